@@ -1,0 +1,75 @@
+//! The HTTP API (actix-web): routes, extractors, authentication and the mapping of errors
+//! to HTTP. Business logic lives in `shared`.
+
+pub mod auth;
+pub mod error;
+pub mod routes;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+use metrics_exporter_prometheus::PrometheusHandle;
+use shared::config::Config;
+use shared::db::Db;
+use shared::queue::Queues;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Config,
+    pub db: Db,
+    pub queues: Queues,
+    pub metrics: PrometheusHandle,
+}
+
+/// Registers every route, the JSON error handlers and the request-logging middleware.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
+        ApiError::BadRequest { message: format!("invalid query string: {err}"), field: None }.into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|err, _| {
+        ApiError::BadRequest { message: format!("invalid path: {err}"), field: None }.into()
+    }))
+    .configure(routes::health::configure)
+    .configure(routes::jobs::configure)
+    .default_service(web::to(|req: actix_web::HttpRequest| async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::NotFound(format!("route {} {}", req.method(), req.path())))
+    }));
+}
+
+/// Logs each request in a span carrying a request id, and counts it.
+async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.path());
+    let res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    span.in_scope(|| tracing::info!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request"));
+    metrics::counter!("autodevops_http_requests_total", "status" => status.to_string()).increment(1);
+    Ok(res)
+}
+
+/// Serves the API on `cfg.bind_addr` until `stop` is cancelled, then finishes in-flight requests.
+pub async fn serve(state: AppState, stop: CancellationToken) -> std::io::Result<()> {
+    let addr = state.cfg.bind_addr;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).wrap(from_fn(observe)).configure(configure))
+        .disable_signals()
+        .shutdown_timeout(30)
+        .bind(addr)?
+        .run();
+    tracing::info!(%addr, "API listening");
+    let handle = server.handle();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        handle.stop(true).await;
+    });
+    server.await
+}

@@ -1,0 +1,62 @@
+//! `GET /health` (the process is alive), `GET /ready` (dependencies, with latency),
+//! `GET /metrics` (Prometheus text).
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// A check's JSON: up with latency, or down with the reason.
+fn check<E: std::fmt::Display>(res: Result<Duration, E>, extra: Value) -> (bool, Value) {
+    let mut v = match &res {
+        Ok(d) => json!({ "status": "up", "latency_ms": d.as_secs_f64() * 1000.0 }),
+        Err(e) => json!({ "status": "down", "error": e.to_string() }),
+    };
+    if let (Some(obj), Value::Object(more)) = (v.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    (res.is_ok(), v)
+}
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let timed_out = || "no answer within 3 s".to_owned();
+    let (db, queue) = futures::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()),
+        tokio::time::timeout(CHECK_TIMEOUT, state.queues.ping()),
+    );
+    let db_backend = if state.db.sqlite.is_some() { "sqlite" } else { "postgres" };
+    let (db_ok, db) = check(
+        db.map_err(|_| timed_out()).and_then(|r| r.map_err(|e| e.to_string())),
+        json!({ "backend": db_backend }),
+    );
+    let (queue_ok, queue) = check(
+        queue.map_err(|_| timed_out()).and_then(|r| r.map_err(|e| e.to_string())),
+        json!({ "backend": state.queues.backend_name() }),
+    );
+    let ok = db_ok && queue_ok;
+    let body = json!({
+        "status": if ok { "ready" } else { "unavailable" },
+        "checks": { "database": db, "queue": queue },
+    });
+    if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

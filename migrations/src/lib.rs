@@ -1,0 +1,16 @@
+//! Schema migrations (sea-orm-migration), for SQLite and Postgres alike.
+//!
+//! Every schema change is a new migration; a migration that has shipped is never edited.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_jobs;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_jobs::Migration)]
+    }
+}

@@ -1,0 +1,287 @@
+//! The job repository. Every state change is a single conditional UPDATE, so concurrent
+//! workers, relays and reapers can race without running a job twice.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::job::{self, Column as C, Entity as Jobs, Model as Job};
+use crate::domain::{JobKind, JobSource, JobStatus};
+
+use super::DbError;
+
+/// A job to create.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub kind: JobKind,
+    pub queue: String,
+    pub source: JobSource,
+    pub tenant: Option<String>,
+    pub max_attempts: u32,
+}
+
+/// Filters of `GET /v1/jobs`.
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    pub tenant: Option<String>,
+    pub status: Option<JobStatus>,
+    pub kind: Option<JobKind>,
+    pub repo: Option<String>,
+    /// Only jobs older than this id (ids are UUIDv7: they sort by creation time).
+    pub before_id: Option<String>,
+    pub limit: u64,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewJob) -> Result<Job, DbError> {
+    let now = Utc::now();
+    let (repo, path, git_ref) = match new.source {
+        JobSource::Repo { repo, git_ref } => (Some(repo.as_str().to_owned()), None, git_ref),
+        JobSource::Path { path } => (None, Some(path), None),
+    };
+    let row = job::ActiveModel {
+        id: Set(new_id()),
+        kind: Set(new.kind.as_str().to_owned()),
+        queue: Set(new.queue),
+        tenant: Set(new.tenant),
+        repo: Set(repo),
+        path: Set(path),
+        git_ref: Set(git_ref),
+        status: Set(JobStatus::Queued.as_str().to_owned()),
+        attempts: Set(0),
+        max_attempts: Set(new.max_attempts as i32),
+        error: Set(None),
+        result: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+        enqueued_at: Set(None),
+        run_after: Set(None),
+        locked_by: Set(None),
+        locked_until: Set(None),
+    };
+    Ok(Jobs::insert(row).exec_with_returning(db).await?)
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str, tenant: Option<&str>) -> Result<Option<Job>, DbError> {
+    let mut q = Jobs::find_by_id(id.to_owned());
+    if let Some(t) = tenant {
+        q = q.filter(C::Tenant.eq(t));
+    }
+    Ok(q.one(db).await?)
+}
+
+pub async fn list(db: &impl ConnectionTrait, f: &JobFilter) -> Result<Vec<Job>, DbError> {
+    let mut q = Jobs::find();
+    if let Some(t) = &f.tenant {
+        q = q.filter(C::Tenant.eq(t.as_str()));
+    }
+    if let Some(s) = f.status {
+        q = q.filter(C::Status.eq(s.as_str()));
+    }
+    if let Some(k) = f.kind {
+        q = q.filter(C::Kind.eq(k.as_str()));
+    }
+    if let Some(r) = &f.repo {
+        q = q.filter(C::Repo.eq(r.as_str()));
+    }
+    if let Some(c) = &f.before_id {
+        q = q.filter(C::Id.lt(c.as_str()));
+    }
+    Ok(q.order_by_desc(C::Id).limit(f.limit).all(db).await?)
+}
+
+/// Count of jobs per status (for /v1/queues and gauges).
+pub async fn count_by_status(db: &impl ConnectionTrait, kind: JobKind, status: JobStatus) -> Result<u64, DbError> {
+    Ok(Jobs::find()
+        .filter(C::Kind.eq(kind.as_str()))
+        .filter(C::Status.eq(status.as_str()))
+        .count(db)
+        .await?)
+}
+
+/// Claims a job for `worker`: only a queued/retrying job that is due, or a running job whose
+/// lease has expired (its worker died). Returns the claimed row, or `None` when another worker
+/// has it or it is finished — the caller then drops the message.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    id: &str,
+    worker: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<Option<Job>, DbError> {
+    let now = Utc::now();
+    let claimable = Condition::any()
+        .add(
+            Condition::all()
+                .add(C::Status.is_in([JobStatus::Queued.as_str(), JobStatus::Retrying.as_str()]))
+                .add(Condition::any().add(C::RunAfter.is_null()).add(C::RunAfter.lte(now))),
+        )
+        .add(
+            Condition::all()
+                .add(C::Status.eq(JobStatus::Running.as_str()))
+                .add(C::LockedUntil.lt(now)),
+        );
+    let res = Jobs::update_many()
+        .col_expr(C::Status, Expr::value(JobStatus::Running.as_str()))
+        .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+        .col_expr(C::StartedAt, Expr::value(now))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .col_expr(C::LockedBy, Expr::value(worker))
+        .col_expr(C::LockedUntil, Expr::value(lease_until))
+        .filter(C::Id.eq(id))
+        .filter(claimable)
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(Jobs::find_by_id(id.to_owned()).one(db).await?)
+}
+
+/// How a run ended, as far as the row is concerned.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Succeeded(serde_json::Value),
+    /// Retry at the given time (the relay enqueues it again when due).
+    Retry { error: String, at: DateTime<Utc> },
+    Dead { error: String },
+}
+
+/// Records the end of a run. Fenced by `locked_by`: a worker whose lease was taken over
+/// cannot overwrite the newer run. Returns false when the fence did not match.
+pub async fn finish(db: &impl ConnectionTrait, id: &str, worker: &str, outcome: Outcome) -> Result<bool, DbError> {
+    let now = Utc::now();
+    // `locked_by` stays: it records which worker ran the job last.
+    let mut q = Jobs::update_many()
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None));
+    q = match outcome {
+        Outcome::Succeeded(result) => q
+            .col_expr(C::Status, Expr::value(JobStatus::Succeeded.as_str()))
+            .col_expr(C::Result, Expr::value(result))
+            .col_expr(C::Error, Expr::value(Option::<String>::None))
+            .col_expr(C::FinishedAt, Expr::value(now)),
+        Outcome::Retry { error, at } => q
+            .col_expr(C::Status, Expr::value(JobStatus::Retrying.as_str()))
+            .col_expr(C::Error, Expr::value(error))
+            .col_expr(C::RunAfter, Expr::value(at))
+            .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None)),
+        Outcome::Dead { error } => q
+            .col_expr(C::Status, Expr::value(JobStatus::Dead.as_str()))
+            .col_expr(C::Error, Expr::value(error))
+            .col_expr(C::FinishedAt, Expr::value(now)),
+    };
+    let res = q
+        .filter(C::Id.eq(id))
+        .filter(C::LockedBy.eq(worker))
+        .filter(C::Status.eq(JobStatus::Running.as_str()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+fn outbox_due(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(C::EnqueuedAt.is_null())
+        .add(C::Status.is_in([JobStatus::Queued.as_str(), JobStatus::Retrying.as_str()]))
+        .add(Condition::any().add(C::RunAfter.is_null()).add(C::RunAfter.lte(now)))
+}
+
+/// Marks a job as handed to the queue, if nobody else did. True when this caller won.
+pub async fn mark_enqueued(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbError> {
+    let now = Utc::now();
+    let res = Jobs::update_many()
+        .col_expr(C::EnqueuedAt, Expr::value(now))
+        .filter(C::Id.eq(id))
+        .filter(outbox_due(now))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Undoes [`mark_enqueued`] after a failed push, so the relay tries again.
+pub async fn unmark_enqueued(db: &impl ConnectionTrait, id: &str) -> Result<(), DbError> {
+    Jobs::update_many()
+        .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Jobs due to be pushed to their queue: never enqueued (the push after insert failed or the
+/// process died) or back from a retry. `settle` skips rows touched in the last moments, whose
+/// own writer is about to push them.
+pub async fn outbox(
+    db: &impl ConnectionTrait,
+    settle: chrono::Duration,
+    limit: u64,
+) -> Result<Vec<Job>, DbError> {
+    let now = Utc::now();
+    Ok(Jobs::find()
+        .filter(outbox_due(now))
+        .filter(C::UpdatedAt.lte(now - settle))
+        .order_by_asc(C::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Returns running jobs whose lease expired (their worker died) to the outbox.
+pub async fn reap_expired_leases(db: &impl ConnectionTrait) -> Result<u64, DbError> {
+    let now = Utc::now();
+    let res = Jobs::update_many()
+        .col_expr(C::Status, Expr::value(JobStatus::Retrying.as_str()))
+        .col_expr(C::Error, Expr::value("lease expired: the worker running this job stopped responding"))
+        .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::RunAfter, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LockedBy, Expr::value(Option::<String>::None))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Status.eq(JobStatus::Running.as_str()).into_condition())
+        .filter(C::LockedUntil.lt(now))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// Hands every job still running under `worker` back to the outbox (graceful shutdown after
+/// the grace period). The attempt is not counted against the job.
+pub async fn release_worker(db: &impl ConnectionTrait, worker: &str) -> Result<u64, DbError> {
+    let now = Utc::now();
+    let res = Jobs::update_many()
+        .col_expr(C::Status, Expr::value(JobStatus::Queued.as_str()))
+        .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
+        .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LockedBy, Expr::value(Option::<String>::None))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::UpdatedAt, Expr::value(now - chrono::Duration::seconds(60)))
+        .filter(C::Status.eq(JobStatus::Running.as_str()))
+        .filter(C::LockedBy.eq(worker))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// Extends the lease of a job `worker` is running. False when the lease was lost.
+pub async fn renew_lease(
+    db: &impl ConnectionTrait,
+    id: &str,
+    worker: &str,
+    until: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let res = Jobs::update_many()
+        .col_expr(C::LockedUntil, Expr::value(until))
+        .filter(C::Id.eq(id))
+        .filter(C::LockedBy.eq(worker))
+        .filter(C::Status.eq(JobStatus::Running.as_str()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}

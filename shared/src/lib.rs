@@ -1,0 +1,10 @@
+//! The library shared by the API and the workers: configuration, domain types, storage,
+//! queues, the offline analyser and telemetry.
+
+pub mod analysis;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod queue;
+pub mod relay;
+pub mod telemetry;

@@ -1,0 +1,165 @@
+//! The queues `analysis`, `sync` and `ci_gen` on apalis: Redis (apalis-redis) in production,
+//! the SQLite database file (apalis-sqlite) in embedded mode.
+//!
+//! Messages carry only a job id ([`JobMessage`]); the jobs table decides status, attempts and
+//! backoff, so a message delivered twice is harmless (see `db::jobs::claim`).
+
+use std::time::{Duration, Instant};
+
+use apalis::prelude::TaskSink;
+use apalis_redis::{ConnectionManager, RedisStorage};
+use apalis_sqlite::SqliteStorage;
+use redis::aio::ConnectionManagerConfig;
+
+use crate::config::Config;
+use crate::db::{Db, SqlitePool};
+use crate::domain::{JobKind, JobMessage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(String),
+    #[error("sqlite queue: {0}")]
+    Sqlite(String),
+    #[error("the embedded queue needs a SQLite database (set REDIS_URL to use Postgres)")]
+    NoSqlite,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Redis(ConnectionManager),
+}
+
+/// Handle on the three queues.
+#[derive(Clone)]
+pub struct Queues {
+    backend: Backend,
+    prefix: String,
+}
+
+impl std::fmt::Debug for Queues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queues")
+            .field("backend", &self.backend_name())
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// How often a worker proves it is alive, and how many missed beats make its jobs orphans.
+const SQLITE_HEARTBEAT: Duration = Duration::from_secs(5);
+const REDIS_HEARTBEAT: Duration = Duration::from_secs(10);
+const MISSED_HEARTBEATS: usize = 3;
+
+impl Queues {
+    /// Connects to Redis when configured, else uses the database's SQLite pool.
+    pub async fn connect(cfg: &Config, db: &Db) -> Result<Queues, QueueError> {
+        let backend = match cfg.redis_url() {
+            Some(url) => {
+                let client = redis::Client::open(url).map_err(|e| QueueError::Redis(e.to_string()))?;
+                // redis-rs's default 500 ms response timeout turns a slow Redis into a fatal
+                // stream error in apalis-redis (apalis-redis#76): allow seconds, not milliseconds.
+                let mgr_cfg = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(Duration::from_secs(10)))
+                    .set_connection_timeout(Some(Duration::from_secs(5)))
+                    .set_number_of_retries(3);
+                let conn = client
+                    .get_connection_manager_with_config(mgr_cfg)
+                    .await
+                    .map_err(|e| QueueError::Redis(e.to_string()))?;
+                Backend::Redis(conn)
+            }
+            None => Backend::Sqlite(db.sqlite.clone().ok_or(QueueError::NoSqlite)?),
+        };
+        Ok(Queues { backend, prefix: cfg.queue_prefix.clone() })
+    }
+
+    /// Creates the embedded queue's tables (a no-op for Redis).
+    pub async fn setup(&self) -> Result<(), QueueError> {
+        if let Backend::Sqlite(pool) = &self.backend {
+            SqliteStorage::migrations()
+                .run(pool)
+                .await
+                .map_err(|e| QueueError::Sqlite(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// The full queue name of a kind: the deployment's prefix plus `analysis`/`sync`/`ci_gen`.
+    pub fn name(&self, kind: JobKind) -> String {
+        format!("{}{}", self.prefix, kind.queue())
+    }
+
+    /// A SQLite storage for `kind`'s queue, if this is the embedded backend.
+    pub fn sqlite_storage(&self, kind: JobKind) -> Option<SqliteStorage<JobMessage>> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let config = apalis_sqlite::Config::default()
+                    .queue(self.name(kind))
+                    .heartbeat_interval(SQLITE_HEARTBEAT)
+                    .missed_heartbeats(MISSED_HEARTBEATS)
+                    .persist_results(false);
+                Some(SqliteStorage::new(pool).with_config(config))
+            }
+            Backend::Redis(_) => None,
+        }
+    }
+
+    /// A Redis storage for `kind`'s queue, if this is the Redis backend.
+    pub fn redis_storage(&self, kind: JobKind) -> Option<RedisStorage<JobMessage>> {
+        match &self.backend {
+            Backend::Redis(conn) => {
+                let config = apalis_redis::Config::default()
+                    .queue(self.name(kind))
+                    .heartbeat_interval(REDIS_HEARTBEAT)
+                    .missed_heartbeats(MISSED_HEARTBEATS)
+                    // Results live in our jobs table; keeping them in Q:data too grows Redis
+                    // without bound (apalis-redis#10).
+                    .persist_results(false);
+                Some(RedisStorage::new(conn.clone()).with_config(config))
+            }
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// Pushes one job id onto its kind's queue.
+    pub async fn push(&self, kind: JobKind, job_id: &str) -> Result<(), QueueError> {
+        let msg = JobMessage { job_id: job_id.to_owned() };
+        if let Some(mut s) = self.sqlite_storage(kind) {
+            return s.push(msg).await.map_err(|e| QueueError::Sqlite(e.to_string()));
+        }
+        if let Some(mut s) = self.redis_storage(kind) {
+            return s.push(msg).await.map_err(|e| QueueError::Redis(e.to_string()));
+        }
+        unreachable!("a queue backend is always configured")
+    }
+
+    /// Round trip to the queue backend; returns its latency.
+    pub async fn ping(&self) -> Result<Duration, QueueError> {
+        let start = Instant::now();
+        match &self.backend {
+            Backend::Redis(conn) => {
+                let mut conn = conn.clone();
+                let _: String = redis::cmd("PING")
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| QueueError::Redis(e.to_string()))?;
+            }
+            Backend::Sqlite(pool) => {
+                sea_orm::sqlx::query("SELECT 1")
+                    .execute(pool)
+                    .await
+                    .map_err(|e| QueueError::Sqlite(e.to_string()))?;
+            }
+        }
+        Ok(start.elapsed())
+    }
+}

@@ -1,0 +1,162 @@
+//! `autodevops`: one binary for every role (like `sidekiq` or `celery worker`).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+use shared::config::Config;
+use shared::db::Db;
+use shared::queue::Queues;
+use tokio_util::sync::CancellationToken;
+
+/// AutoDevOps keeps repositories analysed and their CI healthy.
+///
+/// With no REDIS_URL and no DATABASE_URL it runs embedded: a SQLite file, a SQLite-backed
+/// queue, in-process workers and the offline analyser. Configuration comes from the
+/// environment (see README.md).
+#[derive(Debug, Parser)]
+#[command(name = "autodevops", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// All in one process: migrations, API, worker pool and relay (the default).
+    Serve(BindArgs),
+    /// The HTTP API and the outbox relay only; run workers separately.
+    Api(BindArgs),
+    /// A worker process: takes jobs from the analysis, sync and ci_gen queues.
+    Worker,
+    /// Applies pending database migrations and creates the queue tables, then exits.
+    Migrate,
+}
+
+#[derive(Debug, clap::Args)]
+struct BindArgs {
+    /// Address to listen on (overrides BIND_ADDR; default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<SocketAddr>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve(BindArgs { bind: None }));
+    let bind = match &command {
+        Command::Serve(b) | Command::Api(b) => b.bind,
+        _ => None,
+    };
+    let cfg = match Config::from_env().and_then(|c| c.with_bind(bind)) {
+        Ok(c) => c,
+        Err(errs) => {
+            eprintln!("autodevops: {errs}");
+            return ExitCode::from(2);
+        }
+    };
+    shared::telemetry::init_tracing(cfg.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("autodevops: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "autodevops stopped");
+            eprintln!("autodevops: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
+    let db = Db::connect(&cfg.database_url).await.context("database")?;
+    let queues = Queues::connect(&cfg, &db).await.context("queue")?;
+    match command {
+        Command::Migrate => migrate(&db, &queues).await,
+        Command::Serve(_) => {
+            migrate(&db, &queues).await?;
+            let stop = shutdown_token();
+            let state = app_state(&cfg, &db, &queues);
+            let relay = tokio::spawn(shared::relay::run(db.clone(), queues.clone(), cfg.relay_interval, stop.clone()));
+            let pool = tokio::spawn(worker::run(cfg.clone(), db.clone(), queues.clone(), stop.clone()));
+            let api = api::serve(state, stop.clone()).await;
+            stop.cancel();
+            pool.await.context("worker pool task")??;
+            relay.await.context("relay task")?;
+            api.context("API server")
+        }
+        Command::Api(_) => {
+            require_migrated(&db).await?;
+            let stop = shutdown_token();
+            let relay = tokio::spawn(shared::relay::run(db.clone(), queues.clone(), cfg.relay_interval, stop.clone()));
+            let api = api::serve(app_state(&cfg, &db, &queues), stop.clone()).await;
+            stop.cancel();
+            relay.await.context("relay task")?;
+            api.context("API server")
+        }
+        Command::Worker => {
+            require_migrated(&db).await?;
+            let stop = shutdown_token();
+            let relay = tokio::spawn(shared::relay::run(db.clone(), queues.clone(), cfg.relay_interval, stop.clone()));
+            let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), stop.clone()).await;
+            stop.cancel();
+            relay.await.context("relay task")?;
+            Ok(pool?)
+        }
+    }
+}
+
+fn app_state(cfg: &Config, db: &Db, queues: &Queues) -> api::AppState {
+    api::AppState {
+        cfg: cfg.clone(),
+        db: db.clone(),
+        queues: queues.clone(),
+        metrics: shared::telemetry::metrics_handle(),
+    }
+}
+
+async fn migrate(db: &Db, queues: &Queues) -> anyhow::Result<()> {
+    let pending = Migrator::get_pending_migrations(&db.conn).await.context("reading migrations")?.len();
+    Migrator::up(&db.conn, None).await.context("applying migrations")?;
+    queues.setup().await.context("creating queue tables")?;
+    tracing::info!(applied = pending, "database migrated");
+    Ok(())
+}
+
+/// `api` and `worker` never change the schema: they refuse to start on an old one.
+async fn require_migrated(db: &Db) -> anyhow::Result<()> {
+    let pending = Migrator::get_pending_migrations(&db.conn).await.context("reading migrations")?;
+    if !pending.is_empty() {
+        anyhow::bail!("{} database migration(s) pending: run `autodevops migrate` first", pending.len());
+    }
+    Ok(())
+}
+
+/// Cancelled on SIGINT or SIGTERM.
+fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown signal received; draining");
+        t.cancel();
+    });
+    token
+}

@@ -1,0 +1,78 @@
+//! Production shape: one `api` process and two `worker` processes sharing the work through
+//! Redis (apalis-redis) and Postgres (sea-orm). Real services; each test has its own Postgres
+//! database and Redis key prefix.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use common::{Api, Proc, fixture_repo, free_port};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_share_200_jobs_each_run_exactly_once() {
+    let database_url = common::fresh_postgres().await;
+    let prefix = common::fresh_redis_prefix().await;
+    let work = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    fixture_repo(repo.path());
+    let port = free_port();
+    let env = vec![
+        ("DATABASE_URL", database_url.clone()),
+        ("REDIS_URL", common::redis_url()),
+        ("QUEUE_PREFIX", prefix.clone()),
+        ("ALLOW_LOCAL_PATHS", "true".to_owned()),
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("WORKER_CONCURRENCY", "4".to_owned()),
+    ];
+
+    // `api` and `worker` refuse an unmigrated database.
+    let out = common::command(work.path(), &env).arg("worker").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("autodevops migrate"));
+    let status = common::command(work.path(), &env).arg("migrate").status().unwrap();
+    assert!(status.success(), "migrate");
+
+    let mut api_proc = Proc::spawn(work.path(), &["api"], &env);
+    let workers = [Proc::spawn(work.path(), &["worker"], &env), Proc::spawn(work.path(), &["worker"], &env)];
+    let api = Api::new(port);
+    api.wait_healthy(&mut api_proc).await;
+    let (status, ready) = api.get("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["checks"]["queue"]["backend"], "redis");
+    assert_eq!(ready["checks"]["database"]["backend"], "postgres");
+
+    let kinds = ["analysis", "ci_gen", "sync"];
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        ids.push(api.submit(kinds[i % 3], repo.path()).await);
+    }
+    let mut by_worker: HashMap<String, usize> = HashMap::new();
+    for id in &ids {
+        let job = api.wait_done(id, Duration::from_secs(180)).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "run more than once: {job}");
+        *by_worker.entry(job["worker"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 200);
+    assert_eq!(by_worker.len(), 2, "both worker processes took jobs: {by_worker:?}");
+
+    // Queues are empty: nothing ready, scheduled or in flight is left in Redis.
+    let client = redis::Client::open(common::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for kind in kinds {
+        let q = format!("{prefix}{kind}");
+        let active: u64 = redis::cmd("LLEN").arg(format!("{q}:active")).query_async(&mut conn).await.unwrap();
+        let scheduled: u64 = redis::cmd("ZCARD").arg(format!("{q}:scheduled")).query_async(&mut conn).await.unwrap();
+        assert_eq!((active, scheduled), (0, 0), "queue {q} not empty");
+        let inflight_sets: Vec<String> =
+            redis::cmd("ZRANGE").arg(format!("{q}:workers")).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
+        for set in inflight_sets {
+            let n: u64 = redis::cmd("SCARD").arg(&set).query_async(&mut conn).await.unwrap();
+            assert_eq!(n, 0, "{set} still holds jobs");
+        }
+    }
+    let (_, listed) = api.get("/v1/jobs?status=queued").await;
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 0);
+    drop(workers);
+}

@@ -1,0 +1,104 @@
+//! The worker pool: one apalis worker per queue (`analysis`, `sync`, `ci_gen`), each running
+//! up to WORKER_CONCURRENCY jobs at once, on Redis or on the embedded SQLite queue.
+
+mod error;
+mod jobs;
+pub mod runner;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use shared::analysis::AnalyzeOptions;
+use shared::config::Config;
+use shared::db::Db;
+use shared::domain::{JobKind, JobMessage};
+use shared::queue::Queues;
+use tokio_util::sync::CancellationToken;
+
+pub use error::JobError;
+pub use runner::WorkerState;
+
+/// How often an idle worker polls its queue.
+const POLL_SQLITE: Duration = Duration::from_millis(200);
+const POLL_REDIS: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("worker pool stopped with errors: {0}")]
+    Monitor(String),
+    #[error("database: {0}")]
+    Db(#[from] shared::db::DbError),
+}
+
+/// A name unique to this process run, so two processes never share an apalis worker name
+/// (undefined behaviour in apalis-redis) and leases name their holder.
+pub fn new_worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &run[run.len() - 8..])
+}
+
+/// Runs the pool until `stop` is cancelled, then drains: no new jobs are taken, in-flight
+/// jobs get SHUTDOWN_GRACE_SECS to finish, and whatever is still running is handed back.
+pub async fn run(cfg: Config, db: Db, queues: Queues, stop: CancellationToken) -> Result<(), PoolError> {
+    let state = Arc::new(WorkerState {
+        analyze: AnalyzeOptions { max_file_bytes: cfg.max_file_bytes, ..AnalyzeOptions::default() },
+        worker_id: new_worker_id(),
+        db: db.clone(),
+        cfg: cfg.clone(),
+    });
+    tracing::info!(worker_id = %state.worker_id, backend = queues.backend_name(), concurrency = cfg.worker_concurrency, "worker pool starting");
+
+    let mut monitor = Monitor::new();
+    for kind in JobKind::ALL {
+        let name = format!("{}:{}", queues.name(kind), state.worker_id);
+        let st = state.clone();
+        let concurrency = cfg.worker_concurrency;
+        macro_rules! register {
+            ($storage:expr) => {{
+                let storage = $storage;
+                monitor.register(move |run| {
+                    let st = st.clone();
+                    WorkerBuilder::new(format!("{name}-{run}"))
+                        .backend(storage.clone())
+                        .concurrency(concurrency)
+                        .build(move |msg: JobMessage| {
+                            let st = st.clone();
+                            async move { runner::handle(kind, msg, st).await.map_err(BoxDynError::from) }
+                        })
+                })
+            }};
+        }
+        // Without an explicit strategy an idle worker only looks for new jobs at its heartbeat
+        // (seconds); poll the queue often instead, so a job starts within a fraction of a second.
+        monitor = match (queues.sqlite_storage(kind), queues.redis_storage(kind)) {
+            (Some(s), _) => register!(s.poll_with_interval(POLL_SQLITE)),
+            (None, Some(r)) => register!(r.poll_with_interval(POLL_REDIS)),
+            (None, None) => unreachable!("a queue backend is always configured"),
+        };
+    }
+    let grace = cfg.shutdown_grace;
+    let signal = {
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            tracing::info!(grace_secs = grace.as_secs(), "worker pool draining");
+            Ok(())
+        }
+    };
+    let result = monitor
+        .should_restart(|ctx, err| {
+            tracing::error!(worker = ctx.name(), error = %err, "worker stopped with an error; restarting");
+            true
+        })
+        .with_terminator(tokio::time::sleep(grace))
+        .run_with_signal(signal)
+        .await;
+    let handed_back = shared::db::jobs::release_worker(&db.conn, &state.worker_id).await?;
+    if handed_back > 0 {
+        tracing::warn!(handed_back, "jobs still running at the end of the grace period were handed back to the queue");
+    }
+    tracing::info!("worker pool stopped");
+    result.map_err(|e| PoolError::Monitor(e.to_string()))
+}

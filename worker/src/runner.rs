@@ -1,0 +1,147 @@
+//! Runs one queue message: claim the job row, run it under a timeout, record the outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use shared::analysis::AnalyzeOptions;
+use shared::config::Config;
+use shared::db::Db;
+use shared::db::jobs::{self, Outcome};
+use shared::domain::{JobKind, JobMessage};
+use tracing::Instrument;
+
+use crate::error::JobError;
+
+/// What every handler invocation needs; shared by the workers of one process.
+#[derive(Debug)]
+pub struct WorkerState {
+    pub db: Db,
+    pub cfg: Config,
+    /// Unique per process run: the lease holder written on claimed rows.
+    pub worker_id: String,
+    pub analyze: AnalyzeOptions,
+}
+
+/// Backoff before attempt `attempt + 1`: exponential with full jitter, 2 s base, 5 min cap.
+pub fn backoff(attempt: u32) -> Duration {
+    let ceiling = 2_000u64.saturating_mul(1u64 << attempt.min(16)).min(300_000);
+    Duration::from_millis(fastrand::u64(0..=ceiling))
+}
+
+/// Handles one message of `kind`'s queue. Errors returned here are infrastructure errors
+/// (the database is unreachable): the queue backend redelivers the message.
+pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> Result<(), String> {
+    let Some(job) = jobs::claim(&state.db.conn, &msg.job_id, &state.worker_id, lease_end())
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        // Finished, cancelled, not due, or running elsewhere: this message is a duplicate.
+        tracing::debug!(job_id = %msg.job_id, %kind, "message for a job that is not claimable; dropped");
+        return Ok(());
+    };
+    let span = tracing::info_span!(
+        "job",
+        job_id = %job.id,
+        kind = %kind,
+        repo = job.repo.as_deref().unwrap_or("-"),
+        installation = job.tenant.as_deref().unwrap_or("-"),
+        attempt = job.attempts,
+    );
+    async move {
+        let started = Instant::now();
+        let outcome = if job.attempts > job.max_attempts {
+            // A worker died during the last allowed attempt.
+            Outcome::Dead { error: format!("gave up after {} attempts: {}", job.max_attempts, job.error.clone().unwrap_or_default()) }
+        } else {
+            tracing::info!("job started");
+            let run = tokio::time::timeout(state.cfg.job_timeout, crate::jobs::run(kind, &job, &state.analyze));
+            let res = tokio::select! {
+                r = run => match r {
+                    Ok(r) => r,
+                    Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", state.cfg.job_timeout))),
+                },
+                lost = keep_lease(&state, &job.id) => Err(JobError::Retryable(lost)),
+            };
+            outcome_of(res, job.attempts as u32, job.max_attempts as u32)
+        };
+        let label = match &outcome {
+            Outcome::Succeeded(_) => "succeeded",
+            Outcome::Retry { .. } => "retrying",
+            Outcome::Dead { .. } => "dead",
+        };
+        match &outcome {
+            Outcome::Succeeded(_) => tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job succeeded"),
+            Outcome::Retry { error, at } => tracing::warn!(%error, retry_at = %at, "job failed; will retry"),
+            Outcome::Dead { error } => tracing::error!(%error, "job failed permanently"),
+        }
+        metrics::counter!("autodevops_jobs_total", "queue" => kind.queue(), "outcome" => label).increment(1);
+        metrics::histogram!("autodevops_job_duration_seconds", "queue" => kind.queue()).record(started.elapsed().as_secs_f64());
+        if !jobs::finish(&state.db.conn, &job.id, &state.worker_id, outcome).await.map_err(|e| e.to_string())? {
+            tracing::warn!("job was taken over by another worker (lease expired); result discarded");
+        }
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}
+
+/// A lease is short and renewed while the job runs, so a dead worker's jobs come back
+/// within [`LEASE`] (the relay's reaper returns them to the queue).
+pub const LEASE: Duration = Duration::from_secs(30);
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+
+fn lease_end() -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(LEASE).expect("bounded")
+}
+
+/// Renews the lease until it is lost; returns why (only when lost).
+async fn keep_lease(state: &WorkerState, id: &str) -> String {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        match jobs::renew_lease(&state.db.conn, id, &state.worker_id, lease_end()).await {
+            Ok(true) => {}
+            Ok(false) => return "lease lost: the job was taken over or cancelled".to_owned(),
+            Err(e) => tracing::warn!(error = %e, "cannot renew lease; retrying"),
+        }
+    }
+}
+
+fn outcome_of(res: Result<serde_json::Value, JobError>, attempt: u32, max_attempts: u32) -> Outcome {
+    match res {
+        Ok(v) => Outcome::Succeeded(v),
+        Err(e) if e.is_retryable() && attempt < max_attempts => Outcome::Retry {
+            error: e.to_string(),
+            at: Utc::now() + chrono::Duration::from_std(backoff(attempt)).expect("bounded"),
+        },
+        Err(e) if e.is_retryable() => Outcome::Dead { error: format!("gave up after {attempt} attempts: {e}") },
+        Err(e) => Outcome::Dead { error: e.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_full_jitter_and_a_cap() {
+        for attempt in 0..30 {
+            let ceiling = (2_000u64 << attempt.min(16)).min(300_000);
+            for _ in 0..50 {
+                assert!(backoff(attempt).as_millis() as u64 <= ceiling);
+            }
+        }
+        let late: Vec<_> = (0..200).map(|_| backoff(20).as_millis()).collect();
+        assert!(late.iter().any(|&d| d > 150_000), "jitter spans the range up to the cap");
+    }
+
+    #[test]
+    fn outcomes_follow_the_classification() {
+        let retry = outcome_of(Err(JobError::Retryable("io".into())), 1, 3);
+        assert!(matches!(retry, Outcome::Retry { .. }));
+        let exhausted = outcome_of(Err(JobError::Retryable("io".into())), 3, 3);
+        assert!(matches!(exhausted, Outcome::Dead { ref error } if error.contains("after 3 attempts")));
+        let permanent = outcome_of(Err(JobError::Permanent("bad".into())), 1, 3);
+        assert!(matches!(permanent, Outcome::Dead { ref error } if error == "bad"));
+    }
+}
