@@ -83,7 +83,12 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             migrate(&db, &queues).await?;
             let stop = shutdown_token();
             let state = app_state(&cfg, &db, &queues);
-            let relay = tokio::spawn(shared::relay::run(db.clone(), queues.clone(), cfg.relay_interval, stop.clone()));
+            let relay = tokio::spawn(shared::relay::run(
+                db.clone(),
+                queues.clone(),
+                cfg.relay_interval,
+                stop.clone(),
+            ));
             let pool = tokio::spawn(worker::run(cfg.clone(), db.clone(), queues.clone(), stop.clone()));
             let api = api::serve(state, stop.clone()).await;
             stop.cancel();
@@ -94,7 +99,12 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Api(_) => {
             require_migrated(&db).await?;
             let stop = shutdown_token();
-            let relay = tokio::spawn(shared::relay::run(db.clone(), queues.clone(), cfg.relay_interval, stop.clone()));
+            let relay = tokio::spawn(shared::relay::run(
+                db.clone(),
+                queues.clone(),
+                cfg.relay_interval,
+                stop.clone(),
+            ));
             let api = api::serve(app_state(&cfg, &db, &queues), stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
@@ -103,7 +113,12 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Worker => {
             require_migrated(&db).await?;
             let stop = shutdown_token();
-            let relay = tokio::spawn(shared::relay::run(db.clone(), queues.clone(), cfg.relay_interval, stop.clone()));
+            let relay = tokio::spawn(shared::relay::run(
+                db.clone(),
+                queues.clone(),
+                cfg.relay_interval,
+                stop.clone(),
+            ));
             let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
@@ -122,7 +137,10 @@ fn app_state(cfg: &Config, db: &Db, queues: &Queues) -> api::AppState {
 }
 
 async fn migrate(db: &Db, queues: &Queues) -> anyhow::Result<()> {
-    let pending = Migrator::get_pending_migrations(&db.conn).await.context("reading migrations")?.len();
+    let pending = Migrator::get_pending_migrations(&db.conn)
+        .await
+        .context("reading migrations")?
+        .len();
     Migrator::up(&db.conn, None).await.context("applying migrations")?;
     queues.setup().await.context("creating queue tables")?;
     tracing::info!(applied = pending, "database migrated");
@@ -131,9 +149,14 @@ async fn migrate(db: &Db, queues: &Queues) -> anyhow::Result<()> {
 
 /// `api` and `worker` never change the schema: they refuse to start on an old one.
 async fn require_migrated(db: &Db) -> anyhow::Result<()> {
-    let pending = Migrator::get_pending_migrations(&db.conn).await.context("reading migrations")?;
+    let pending = Migrator::get_pending_migrations(&db.conn)
+        .await
+        .context("reading migrations")?;
     if !pending.is_empty() {
-        anyhow::bail!("{} database migration(s) pending: run `autodevops migrate` first", pending.len());
+        anyhow::bail!(
+            "{} database migration(s) pending: run `autodevops migrate` first",
+            pending.len()
+        );
     }
     Ok(())
 }
@@ -146,8 +169,8 @@ fn shutdown_token() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

@@ -34,7 +34,10 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
     assert!(status.success(), "migrate");
 
     let mut api_proc = Proc::spawn(work.path(), &["api"], &env);
-    let workers = [Proc::spawn(work.path(), &["worker"], &env), Proc::spawn(work.path(), &["worker"], &env)];
+    let workers = [
+        Proc::spawn(work.path(), &["worker"], &env),
+        Proc::spawn(work.path(), &["worker"], &env),
+    ];
     let api = Api::new(port);
     api.wait_healthy(&mut api_proc).await;
     let (status, ready) = api.get("/ready").await;
@@ -62,11 +65,24 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     for kind in kinds {
         let q = format!("{prefix}{kind}");
-        let active: u64 = redis::cmd("LLEN").arg(format!("{q}:active")).query_async(&mut conn).await.unwrap();
-        let scheduled: u64 = redis::cmd("ZCARD").arg(format!("{q}:scheduled")).query_async(&mut conn).await.unwrap();
+        let active: u64 = redis::cmd("LLEN")
+            .arg(format!("{q}:active"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let scheduled: u64 = redis::cmd("ZCARD")
+            .arg(format!("{q}:scheduled"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         assert_eq!((active, scheduled), (0, 0), "queue {q} not empty");
-        let inflight_sets: Vec<String> =
-            redis::cmd("ZRANGE").arg(format!("{q}:workers")).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
+        let inflight_sets: Vec<String> = redis::cmd("ZRANGE")
+            .arg(format!("{q}:workers"))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         for set in inflight_sets {
             let n: u64 = redis::cmd("SCARD").arg(&set).query_async(&mut conn).await.unwrap();
             assert_eq!(n, 0, "{set} still holds jobs");

@@ -11,7 +11,11 @@ pub enum ApiError {
     BadRequest { message: String, field: Option<String> },
     /// The request is well-formed but a field's value is not acceptable.
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String, field: String },
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        field: String,
+    },
     #[error("missing or invalid API key: send Authorization: Bearer <key>")]
     Unauthorized,
     #[error("{0} not found")]
@@ -26,11 +30,18 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn field(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
-        ApiError::Unprocessable { code, message: message.into(), field: field.to_owned() }
+        ApiError::Unprocessable {
+            code,
+            message: message.into(),
+            field: field.to_owned(),
+        }
     }
 
     pub fn bad_field(field: &str, message: impl Into<String>) -> ApiError {
-        ApiError::BadRequest { message: message.into(), field: Some(field.to_owned()) }
+        ApiError::BadRequest {
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
     }
 
     fn code(&self) -> &'static str {

@@ -32,10 +32,18 @@ pub struct AppState {
 /// Registers every route, the JSON error handlers and the request-logging middleware.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
-        ApiError::BadRequest { message: format!("invalid query string: {err}"), field: None }.into()
+        ApiError::BadRequest {
+            message: format!("invalid query string: {err}"),
+            field: None,
+        }
+        .into()
     }))
     .app_data(web::PathConfig::default().error_handler(|err, _| {
-        ApiError::BadRequest { message: format!("invalid path: {err}"), field: None }.into()
+        ApiError::BadRequest {
+            message: format!("invalid path: {err}"),
+            field: None,
+        }
+        .into()
     }))
     .configure(routes::health::configure)
     .configure(routes::jobs::configure)
@@ -45,7 +53,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Logs each request in a span carrying a request id, and counts it.
-async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let request_id = uuid::Uuid::now_v7().to_string();
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.path());
@@ -60,11 +71,16 @@ async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<Se
 pub async fn serve(state: AppState, stop: CancellationToken) -> std::io::Result<()> {
     let addr = state.cfg.bind_addr;
     let data = web::Data::new(state);
-    let server = HttpServer::new(move || App::new().app_data(data.clone()).wrap(from_fn(observe)).configure(configure))
-        .disable_signals()
-        .shutdown_timeout(30)
-        .bind(addr)?
-        .run();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(observe))
+            .configure(configure)
+    })
+    .disable_signals()
+    .shutdown_timeout(30)
+    .bind(addr)?
+    .run();
     tracing::info!(%addr, "API listening");
     let handle = server.handle();
     tokio::spawn(async move {

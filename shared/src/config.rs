@@ -103,10 +103,7 @@ impl Config {
 
     /// Reads configuration from the given variables (tests pass their own).
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigErrors> {
-        let env: HashMap<String, String> = vars
-            .into_iter()
-            .filter(|(_, v)| !v.trim().is_empty())
-            .collect();
+        let env: HashMap<String, String> = vars.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect();
         let mut errs = ConfigErrors::default();
         let get = |k: &str| env.get(k).map(|v| v.trim().to_owned());
 
@@ -133,7 +130,11 @@ impl Config {
             SocketAddr::from_str(v).map_err(|_| "must be host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080".to_owned())
         });
         let api_keys = get("API_KEYS")
-            .map(|v| parse_api_keys(&v).map_err(|m| errs.push("API_KEYS", m)).unwrap_or_default())
+            .map(|v| {
+                parse_api_keys(&v)
+                    .map_err(|m| errs.push("API_KEYS", m))
+                    .unwrap_or_default()
+            })
             .unwrap_or_default();
         let allow_local_paths = parse_or(&mut errs, &get, "ALLOW_LOCAL_PATHS", false, parse_bool);
         let log_format = parse_or(&mut errs, &get, "LOG_FORMAT", LogFormat::Pretty, |v| match v {
@@ -142,15 +143,28 @@ impl Config {
             _ => Err("must be json or pretty".to_owned()),
         });
         let queue_prefix = get("QUEUE_PREFIX").unwrap_or_default();
-        if !queue_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c)) {
+        if !queue_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c))
+        {
             errs.push("QUEUE_PREFIX", "may contain only letters, digits and - _ : .");
         }
-        let worker_concurrency = parse_or(&mut errs, &get, "WORKER_CONCURRENCY", 4usize, |v| parse_ranged(v, 1, 256));
+        let worker_concurrency = parse_or(&mut errs, &get, "WORKER_CONCURRENCY", 4usize, |v| {
+            parse_ranged(v, 1, 256)
+        });
         let max_attempts = parse_or(&mut errs, &get, "JOB_MAX_ATTEMPTS", 5u32, |v| parse_ranged(v, 1, 100));
-        let job_timeout = parse_or(&mut errs, &get, "JOB_TIMEOUT_SECS", 600u64, |v| parse_ranged(v, 1, 86_400));
-        let shutdown_grace = parse_or(&mut errs, &get, "SHUTDOWN_GRACE_SECS", 30u64, |v| parse_ranged(v, 0, 3_600));
-        let relay_ms = parse_or(&mut errs, &get, "RELAY_INTERVAL_MS", 1000u64, |v| parse_ranged(v, 50, 600_000));
-        let max_file_bytes = parse_or(&mut errs, &get, "MAX_FILE_BYTES", 1_048_576u64, |v| parse_ranged(v, 1, 1 << 30));
+        let job_timeout = parse_or(&mut errs, &get, "JOB_TIMEOUT_SECS", 600u64, |v| {
+            parse_ranged(v, 1, 86_400)
+        });
+        let shutdown_grace = parse_or(&mut errs, &get, "SHUTDOWN_GRACE_SECS", 30u64, |v| {
+            parse_ranged(v, 0, 3_600)
+        });
+        let relay_ms = parse_or(&mut errs, &get, "RELAY_INTERVAL_MS", 1000u64, |v| {
+            parse_ranged(v, 50, 600_000)
+        });
+        let max_file_bytes = parse_or(&mut errs, &get, "MAX_FILE_BYTES", 1_048_576u64, |v| {
+            parse_ranged(v, 1, 1 << 30)
+        });
 
         if let Some(db) = &database_url
             && redis_url.is_none()
@@ -292,7 +306,10 @@ fn parse_api_keys(v: &str) -> Result<Vec<ApiKey>, String> {
         if owner.is_empty() {
             return Err(format!("key #{} has an empty owner before ':'", i + 1));
         }
-        keys.push(ApiKey { owner, key: SecretString::from(key.to_owned()) });
+        keys.push(ApiKey {
+            owner,
+            key: SecretString::from(key.to_owned()),
+        });
     }
     Ok(keys)
 }
@@ -312,7 +329,12 @@ impl ConfigErrors {
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problem{}):", self.0.len(), if self.0.len() == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "invalid configuration ({} problem{}):",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )?;
         for (var, msg) in &self.0 {
             writeln!(f, "  - {var}: {msg}")?;
         }
@@ -355,7 +377,11 @@ mod tests {
 
     #[test]
     fn api_keys_parse_owner_and_never_debug_print() {
-        let c = cfg(&[("API_KEYS", "acme:0123456789abcdef0123, fedcba9876543210fedc"), ("BIND_ADDR", "0.0.0.0:9000")]).unwrap();
+        let c = cfg(&[
+            ("API_KEYS", "acme:0123456789abcdef0123, fedcba9876543210fedc"),
+            ("BIND_ADDR", "0.0.0.0:9000"),
+        ])
+        .unwrap();
         assert_eq!(c.api_keys.len(), 2);
         assert_eq!(c.api_keys[0].owner, "acme");
         assert_eq!(c.api_keys[1].owner, "default");
@@ -368,7 +394,11 @@ mod tests {
     fn postgres_needs_redis() {
         let err = cfg(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/x")]).unwrap_err();
         assert_eq!(err.0[0].0, "REDIS_URL");
-        let ok = cfg(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/x"), ("REDIS_URL", "redis://127.0.0.1:6379")]).unwrap();
+        let ok = cfg(&[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/x"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ])
+        .unwrap();
         assert!(!ok.is_embedded());
         assert!(!ok.local_paths_allowed());
     }

@@ -94,12 +94,9 @@ impl fmt::Display for JobStatus {
 impl FromStr for JobStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobStatus::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown status {s:?}: expected one of queued, running, retrying, succeeded, dead, cancelled")
-            })
+        JobStatus::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!("unknown status {s:?}: expected one of queued, running, retrying, succeeded, dead, cancelled")
+        })
     }
 }
 
@@ -167,7 +164,12 @@ mod tests {
         for s in JobStatus::ALL {
             assert_eq!(s.as_str().parse::<JobStatus>().unwrap(), s);
         }
-        assert!("build".parse::<JobKind>().unwrap_err().contains("analysis, sync, ci_gen"));
+        assert!(
+            "build"
+                .parse::<JobKind>()
+                .unwrap_err()
+                .contains("analysis, sync, ci_gen")
+        );
     }
 
     #[test]

@@ -72,7 +72,10 @@ impl Queues {
             }
             None => Backend::Sqlite(db.sqlite.clone().ok_or(QueueError::NoSqlite)?),
         };
-        Ok(Queues { backend, prefix: cfg.queue_prefix.clone() })
+        Ok(Queues {
+            backend,
+            prefix: cfg.queue_prefix.clone(),
+        })
     }
 
     /// Creates the embedded queue's tables (a no-op for Redis).
@@ -132,7 +135,9 @@ impl Queues {
 
     /// Pushes one job id onto its kind's queue.
     pub async fn push(&self, kind: JobKind, job_id: &str) -> Result<(), QueueError> {
-        let msg = JobMessage { job_id: job_id.to_owned() };
+        let msg = JobMessage {
+            job_id: job_id.to_owned(),
+        };
         if let Some(mut s) = self.sqlite_storage(kind) {
             return s.push(msg).await.map_err(|e| QueueError::Sqlite(e.to_string()));
         }

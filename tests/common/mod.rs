@@ -51,7 +51,11 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Proc {
-        let log = dir.join(format!("{}-{}.log", args.join("-").replace([':', '.', '/'], "_"), fastrand::u32(..)));
+        let log = dir.join(format!(
+            "{}-{}.log",
+            args.join("-").replace([':', '.', '/'], "_"),
+            fastrand::u32(..)
+        ));
         let file = std::fs::File::create(&log).unwrap();
         let child = command(dir, env)
             .args(args)
@@ -74,7 +78,9 @@ impl Proc {
 
     /// SIGTERM, then the exit status (within `timeout`).
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -89,7 +95,11 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("---- log of {} ----\n{}", self.log.display(), tail(&self.log_text(), 8000));
+            eprintln!(
+                "---- log of {} ----\n{}",
+                self.log.display(),
+                tail(&self.log_text(), 8000)
+            );
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -112,11 +122,18 @@ pub struct Api {
 
 impl Api {
     pub fn new(port: u16) -> Api {
-        Api { base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), key: None }
+        Api {
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            key: None,
+        }
     }
 
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let r = self.http.request(method, format!("{}{path}", self.base)).timeout(Duration::from_secs(20));
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(20));
         match &self.key {
             Some(k) => r.bearer_auth(k),
             None => r,
@@ -199,17 +216,26 @@ pub fn fixture_repo(root: &Path) {
     write_files(
         root,
         &[
-            ("Cargo.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+            (
+                "Cargo.toml",
+                "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
             ("Cargo.lock", "version = 3\n"),
             ("src/main.rs", "fn main() {\n    println!(\"hello\");\n}\n"),
             ("src/lib.rs", "pub fn add(a: i32, b: i32) -> i32 { a + b }\n"),
-            ("tests/add.rs", "#[test]\nfn adds() { assert_eq!(demo::add(1, 2), 3); }\n"),
+            (
+                "tests/add.rs",
+                "#[test]\nfn adds() { assert_eq!(demo::add(1, 2), 3); }\n",
+            ),
             (
                 "web/package.json",
                 r#"{"name":"web","version":"1.0.0","scripts":{"build":"tsc","test":"jest"},"devDependencies":{"jest":"^29.0.0"}}"#,
             ),
             ("web/src/index.ts", "export const x: number = 1;\n"),
-            ("Dockerfile", "FROM rust:1.80\nCOPY . .\nRUN cargo build --release\nCMD [\"./target/release/demo\"]\n"),
+            (
+                "Dockerfile",
+                "FROM rust:1.80\nCOPY . .\nRUN cargo build --release\nCMD [\"./target/release/demo\"]\n",
+            ),
             ("README.md", "# demo\n"),
         ],
     );
@@ -236,7 +262,9 @@ pub async fn fresh_postgres() -> String {
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is not reachable ({e}): {SERVICES_HINT}"));
     let name = format!("autodevops_test_{}", uuid::Uuid::now_v7().simple());
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
     let mut url = url_without_db(&admin);
     url.push_str(&name);
     url

@@ -43,7 +43,10 @@ pub fn new_worker_id() -> String {
 /// jobs get SHUTDOWN_GRACE_SECS to finish, and whatever is still running is handed back.
 pub async fn run(cfg: Config, db: Db, queues: Queues, stop: CancellationToken) -> Result<(), PoolError> {
     let state = Arc::new(WorkerState {
-        analyze: AnalyzeOptions { max_file_bytes: cfg.max_file_bytes, ..AnalyzeOptions::default() },
+        analyze: AnalyzeOptions {
+            max_file_bytes: cfg.max_file_bytes,
+            ..AnalyzeOptions::default()
+        },
         worker_id: new_worker_id(),
         db: db.clone(),
         cfg: cfg.clone(),
@@ -97,7 +100,10 @@ pub async fn run(cfg: Config, db: Db, queues: Queues, stop: CancellationToken) -
         .await;
     let handed_back = shared::db::jobs::release_worker(&db.conn, &state.worker_id).await?;
     if handed_back > 0 {
-        tracing::warn!(handed_back, "jobs still running at the end of the grace period were handed back to the queue");
+        tracing::warn!(
+            handed_back,
+            "jobs still running at the end of the grace period were handed back to the queue"
+        );
     }
     tracing::info!("worker pool stopped");
     result.map_err(|e| PoolError::Monitor(e.to_string()))

@@ -52,7 +52,13 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
         let started = Instant::now();
         let outcome = if job.attempts > job.max_attempts {
             // A worker died during the last allowed attempt.
-            Outcome::Dead { error: format!("gave up after {} attempts: {}", job.max_attempts, job.error.clone().unwrap_or_default()) }
+            Outcome::Dead {
+                error: format!(
+                    "gave up after {} attempts: {}",
+                    job.max_attempts,
+                    job.error.clone().unwrap_or_default()
+                ),
+            }
         } else {
             tracing::info!("job started");
             let run = tokio::time::timeout(state.cfg.job_timeout, crate::jobs::run(kind, &job, &state.analyze));
@@ -76,8 +82,12 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
             Outcome::Dead { error } => tracing::error!(%error, "job failed permanently"),
         }
         metrics::counter!("autodevops_jobs_total", "queue" => kind.queue(), "outcome" => label).increment(1);
-        metrics::histogram!("autodevops_job_duration_seconds", "queue" => kind.queue()).record(started.elapsed().as_secs_f64());
-        if !jobs::finish(&state.db.conn, &job.id, &state.worker_id, outcome).await.map_err(|e| e.to_string())? {
+        metrics::histogram!("autodevops_job_duration_seconds", "queue" => kind.queue())
+            .record(started.elapsed().as_secs_f64());
+        if !jobs::finish(&state.db.conn, &job.id, &state.worker_id, outcome)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             tracing::warn!("job was taken over by another worker (lease expired); result discarded");
         }
         Ok(())
@@ -114,7 +124,9 @@ fn outcome_of(res: Result<serde_json::Value, JobError>, attempt: u32, max_attemp
             error: e.to_string(),
             at: Utc::now() + chrono::Duration::from_std(backoff(attempt)).expect("bounded"),
         },
-        Err(e) if e.is_retryable() => Outcome::Dead { error: format!("gave up after {attempt} attempts: {e}") },
+        Err(e) if e.is_retryable() => Outcome::Dead {
+            error: format!("gave up after {attempt} attempts: {e}"),
+        },
         Err(e) => Outcome::Dead { error: e.to_string() },
     }
 }
@@ -132,7 +144,10 @@ mod tests {
             }
         }
         let late: Vec<_> = (0..200).map(|_| backoff(20).as_millis()).collect();
-        assert!(late.iter().any(|&d| d > 150_000), "jitter spans the range up to the cap");
+        assert!(
+            late.iter().any(|&d| d > 150_000),
+            "jitter spans the range up to the cap"
+        );
     }
 
     #[test]

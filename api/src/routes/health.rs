@@ -38,13 +38,19 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()),
         tokio::time::timeout(CHECK_TIMEOUT, state.queues.ping()),
     );
-    let db_backend = if state.db.sqlite.is_some() { "sqlite" } else { "postgres" };
+    let db_backend = if state.db.sqlite.is_some() {
+        "sqlite"
+    } else {
+        "postgres"
+    };
     let (db_ok, db) = check(
         db.map_err(|_| timed_out()).and_then(|r| r.map_err(|e| e.to_string())),
         json!({ "backend": db_backend }),
     );
     let (queue_ok, queue) = check(
-        queue.map_err(|_| timed_out()).and_then(|r| r.map_err(|e| e.to_string())),
+        queue
+            .map_err(|_| timed_out())
+            .and_then(|r| r.map_err(|e| e.to_string())),
         json!({ "backend": state.queues.backend_name() }),
     );
     let ok = db_ok && queue_ok;
@@ -52,7 +58,11 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         "status": if ok { "ready" } else { "unavailable" },
         "checks": { "database": db, "queue": queue },
     });
-    if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

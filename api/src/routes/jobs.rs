@@ -50,7 +50,10 @@ pub fn view(job: &Job) -> Value {
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest { message: format!("cannot read body: {e}"), field: None })?;
+        let chunk = chunk.map_err(|e| ApiError::BadRequest {
+            message: format!("cannot read body: {e}"),
+            field: None,
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
@@ -66,7 +69,10 @@ fn string_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, 
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ApiError::bad_field(name, format!("{name} must be a string, not {}", type_name(other)))),
+        Some(other) => Err(ApiError::bad_field(
+            name,
+            format!("{name} must be a string, not {}", type_name(other)),
+        )),
     }
 }
 
@@ -83,13 +89,21 @@ fn type_name(v: &Value) -> &'static str {
 
 /// Validates a create request into a kind and a source.
 fn parse_create(body: &[u8], state: &AppState) -> Result<(JobKind, JobSource), ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest { message: format!("body is not valid JSON: {e}"), field: None })?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        message: format!("body is not valid JSON: {e}"),
+        field: None,
+    })?;
     let Value::Object(obj) = value else {
-        return Err(ApiError::BadRequest { message: "body must be a JSON object".into(), field: None });
+        return Err(ApiError::BadRequest {
+            message: "body must be a JSON object".into(),
+            field: None,
+        });
     };
     if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(ApiError::bad_field(unknown, format!("unknown field {unknown:?}: expected kind, repo, path, ref")));
+        return Err(ApiError::bad_field(
+            unknown,
+            format!("unknown field {unknown:?}: expected kind, repo, path, ref"),
+        ));
     }
     let kind = string_field(&obj, "kind")?
         .ok_or_else(|| ApiError::field("missing_field", "kind", "kind is required: analysis, sync or ci_gen"))?
@@ -98,21 +112,36 @@ fn parse_create(body: &[u8], state: &AppState) -> Result<(JobKind, JobSource), A
     let git_ref = string_field(&obj, "ref")?;
     let source = match (string_field(&obj, "repo")?, string_field(&obj, "path")?) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::field("conflicting_fields", "path", "give either repo or path, not both"));
+            return Err(ApiError::field(
+                "conflicting_fields",
+                "path",
+                "give either repo or path, not both",
+            ));
         }
         (None, None) => {
-            return Err(ApiError::field("missing_field", "repo", "one of repo (owner/name) or path (/abs/dir) is required"));
+            return Err(ApiError::field(
+                "missing_field",
+                "repo",
+                "one of repo (owner/name) or path (/abs/dir) is required",
+            ));
         }
         (Some(repo), None) => {
             let repo = RepoName::try_from(repo).map_err(|m| ApiError::field("invalid_value", "repo", m))?;
             if git_ref.as_deref().is_some_and(|r| r.is_empty() || r.len() > 255) {
-                return Err(ApiError::field("invalid_value", "ref", "ref must be 1 to 255 characters"));
+                return Err(ApiError::field(
+                    "invalid_value",
+                    "ref",
+                    "ref must be 1 to 255 characters",
+                ));
             }
             // Fetching repositories needs the GitHub App, which this build does not configure yet.
             return Err(ApiError::field(
                 "github_not_configured",
                 "repo",
-                format!("cannot fetch {}: GitHub repository sources need the GitHub App (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY); use a local path instead", repo.as_str()),
+                format!(
+                    "cannot fetch {}: GitHub repository sources need the GitHub App (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY); use a local path instead",
+                    repo.as_str()
+                ),
             ));
         }
         (None, Some(path)) => {
@@ -140,12 +169,24 @@ fn validate_path(path: &str, state: &AppState) -> Result<(), ApiError> {
     }
     let p = Path::new(path);
     if !p.is_absolute() {
-        return Err(ApiError::field("invalid_value", "path", format!("{path:?} is not an absolute path")));
+        return Err(ApiError::field(
+            "invalid_value",
+            "path",
+            format!("{path:?} is not an absolute path"),
+        ));
     }
     match std::fs::metadata(p) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(ApiError::field("invalid_value", "path", format!("{path:?} is not a directory"))),
-        Err(_) => Err(ApiError::field("invalid_value", "path", format!("{path:?} does not exist or cannot be read"))),
+        Ok(_) => Err(ApiError::field(
+            "invalid_value",
+            "path",
+            format!("{path:?} is not a directory"),
+        )),
+        Err(_) => Err(ApiError::field(
+            "invalid_value",
+            "path",
+            format!("{path:?} does not exist or cannot be read"),
+        )),
     }
 }
 
@@ -205,7 +246,12 @@ async fn list(state: web::Data<AppState>, caller: Caller, q: web::Query<ListQuer
         None => DEFAULT_LIMIT,
         Some(l) => match l.parse::<u64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(ApiError::bad_field("limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}"))),
+            _ => {
+                return Err(ApiError::bad_field(
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                ));
+            }
         },
     };
     if let Some(c) = &q.cursor
@@ -213,9 +259,18 @@ async fn list(state: web::Data<AppState>, caller: Caller, q: web::Query<ListQuer
     {
         return Err(ApiError::bad_field("cursor", "cursor is not one this API returned"));
     }
-    let filter = JobFilter { tenant: caller.tenant, status, kind, repo: q.repo, before_id: q.cursor, limit };
+    let filter = JobFilter {
+        tenant: caller.tenant,
+        status,
+        kind,
+        repo: q.repo,
+        before_id: q.cursor,
+        limit,
+    };
     let rows = jobs::list(&state.db.conn, &filter).await?;
-    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|j| j.id.clone())).flatten();
+    let next_cursor = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|j| j.id.clone()))
+        .flatten();
     Ok(HttpResponse::Ok().json(json!({
         "jobs": rows.iter().map(view).collect::<Vec<_>>(),
         "next_cursor": next_cursor,

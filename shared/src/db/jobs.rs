@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::job::{self, Column as C, Entity as Jobs, Model as Job};
@@ -150,8 +150,13 @@ pub async fn claim(
 pub enum Outcome {
     Succeeded(serde_json::Value),
     /// Retry at the given time (the relay enqueues it again when due).
-    Retry { error: String, at: DateTime<Utc> },
-    Dead { error: String },
+    Retry {
+        error: String,
+        at: DateTime<Utc>,
+    },
+    Dead {
+        error: String,
+    },
 }
 
 /// Records the end of a run. Fenced by `locked_by`: a worker whose lease was taken over
@@ -219,11 +224,7 @@ pub async fn unmark_enqueued(db: &impl ConnectionTrait, id: &str) -> Result<(), 
 /// Jobs due to be pushed to their queue: never enqueued (the push after insert failed or the
 /// process died) or back from a retry. `settle` skips rows touched in the last moments, whose
 /// own writer is about to push them.
-pub async fn outbox(
-    db: &impl ConnectionTrait,
-    settle: chrono::Duration,
-    limit: u64,
-) -> Result<Vec<Job>, DbError> {
+pub async fn outbox(db: &impl ConnectionTrait, settle: chrono::Duration, limit: u64) -> Result<Vec<Job>, DbError> {
     let now = Utc::now();
     Ok(Jobs::find()
         .filter(outbox_due(now))
@@ -239,7 +240,10 @@ pub async fn reap_expired_leases(db: &impl ConnectionTrait) -> Result<u64, DbErr
     let now = Utc::now();
     let res = Jobs::update_many()
         .col_expr(C::Status, Expr::value(JobStatus::Retrying.as_str()))
-        .col_expr(C::Error, Expr::value("lease expired: the worker running this job stopped responding"))
+        .col_expr(
+            C::Error,
+            Expr::value("lease expired: the worker running this job stopped responding"),
+        )
         .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(C::RunAfter, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(C::LockedBy, Expr::value(Option::<String>::None))

@@ -71,10 +71,7 @@ impl Db {
     /// Round trip to the database; returns its latency.
     pub async fn ping(&self) -> Result<Duration, DbError> {
         let start = Instant::now();
-        self.conn
-            .execute_unprepared("SELECT 1")
-            .await
-            .map_err(DbError::Query)?;
+        self.conn.execute_unprepared("SELECT 1").await.map_err(DbError::Query)?;
         Ok(start.elapsed())
     }
 }
