@@ -83,12 +83,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             migrate(&db, &queues).await?;
             let stop = shutdown_token();
             let state = app_state(&cfg, &db, &queues);
-            let relay = tokio::spawn(shared::relay::run(
-                db.clone(),
-                queues.clone(),
-                cfg.relay_interval,
-                stop.clone(),
-            ));
+            let relay = spawn_relay(&cfg, &db, &queues, &stop);
             let pool = tokio::spawn(worker::run(cfg.clone(), db.clone(), queues.clone(), stop.clone()));
             let api = api::serve(state, stop.clone()).await;
             stop.cancel();
@@ -99,12 +94,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Api(_) => {
             require_migrated(&db).await?;
             let stop = shutdown_token();
-            let relay = tokio::spawn(shared::relay::run(
-                db.clone(),
-                queues.clone(),
-                cfg.relay_interval,
-                stop.clone(),
-            ));
+            let relay = spawn_relay(&cfg, &db, &queues, &stop);
             let api = api::serve(app_state(&cfg, &db, &queues), stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
@@ -113,18 +103,23 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Worker => {
             require_migrated(&db).await?;
             let stop = shutdown_token();
-            let relay = tokio::spawn(shared::relay::run(
-                db.clone(),
-                queues.clone(),
-                cfg.relay_interval,
-                stop.clone(),
-            ));
+            let relay = spawn_relay(&cfg, &db, &queues, &stop);
             let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
             Ok(pool?)
         }
     }
+}
+
+/// The outbox relay runs in every role (see `shared::relay`).
+fn spawn_relay(cfg: &Config, db: &Db, queues: &Queues, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(shared::relay::run(
+        db.clone(),
+        queues.clone(),
+        cfg.relay_interval,
+        stop.clone(),
+    ))
 }
 
 fn app_state(cfg: &Config, db: &Db, queues: &Queues) -> api::AppState {

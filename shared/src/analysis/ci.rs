@@ -493,6 +493,15 @@ mod tests {
     use crate::analysis::tests::{monorepo, repo, small_opts};
     use crate::analysis::{AnalyzeOptions, analyze};
 
+    fn job_ids(wf: &Value) -> Vec<&str> {
+        wf["jobs"]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap())
+            .collect()
+    }
+
     fn workflow(ci: &GeneratedCi) -> Value {
         serde_norway::from_str(&ci.content).expect("generated YAML parses")
     }
@@ -533,12 +542,7 @@ mod tests {
         assert!(wf["on"]["pull_request"].is_mapping());
         assert_eq!(wf["permissions"]["contents"].as_str(), Some("read"));
         assert_eq!(wf["concurrency"]["cancel-in-progress"].as_bool(), Some(true));
-        let ids: Vec<&str> = wf["jobs"]
-            .as_mapping()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str().unwrap())
-            .collect();
+        let ids = job_ids(&wf);
         assert_eq!(ids, vec!["rust", "python-api", "node-web"]);
 
         let rust = &wf["jobs"]["rust"];
@@ -711,12 +715,7 @@ mod tests {
         let dir = repo(&[("My App/package.json", "{}"), ("my-app/package.json", "{}")]);
         let report = analyze(dir.path(), &AnalyzeOptions::default()).unwrap();
         let wf = workflow(&generate_ci(&report));
-        let ids: Vec<&str> = wf["jobs"]
-            .as_mapping()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str().unwrap())
-            .collect();
+        let ids = job_ids(&wf);
         assert_eq!(ids, vec!["node-my-app", "node-my-app-2"]);
     }
 }

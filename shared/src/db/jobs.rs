@@ -183,13 +183,14 @@ pub async fn finish(db: &impl ConnectionTrait, id: &str, worker: &str, outcome: 
             .col_expr(C::Error, Expr::value(error))
             .col_expr(C::FinishedAt, Expr::value(now)),
     };
-    let res = q
-        .filter(C::Id.eq(id))
+    Ok(held_by(q, id, worker).exec(db).await?.rows_affected == 1)
+}
+
+/// Restricts an update to `id` while `worker` holds it (running under its lease).
+fn held_by(q: sea_orm::UpdateMany<Jobs>, id: &str, worker: &str) -> sea_orm::UpdateMany<Jobs> {
+    q.filter(C::Id.eq(id))
         .filter(C::LockedBy.eq(worker))
         .filter(C::Status.eq(JobStatus::Running.as_str()))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
 }
 
 fn outbox_due(now: DateTime<Utc>) -> Condition {
@@ -280,12 +281,6 @@ pub async fn renew_lease(
     worker: &str,
     until: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    let res = Jobs::update_many()
-        .col_expr(C::LockedUntil, Expr::value(until))
-        .filter(C::Id.eq(id))
-        .filter(C::LockedBy.eq(worker))
-        .filter(C::Status.eq(JobStatus::Running.as_str()))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+    let q = Jobs::update_many().col_expr(C::LockedUntil, Expr::value(until));
+    Ok(held_by(q, id, worker).exec(db).await?.rows_affected == 1)
 }
