@@ -76,16 +76,18 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
             .await
             .unwrap();
         assert_eq!((active, scheduled), (0, 0), "queue {q} not empty");
-        let inflight_sets: Vec<String> = redis::cmd("ZRANGE")
+        let workers: Vec<String> = redis::cmd("ZRANGE")
             .arg(format!("{q}:workers"))
             .arg(0)
             .arg(-1)
             .query_async(&mut conn)
             .await
             .unwrap();
-        for set in inflight_sets {
+        assert_eq!(workers.len(), 2, "{q}: one apalis worker per process: {workers:?}");
+        for worker in workers {
+            let set = format!("{q}:inflight:{worker}");
             let n: u64 = redis::cmd("SCARD").arg(&set).query_async(&mut conn).await.unwrap();
-            assert_eq!(n, 0, "{set} still holds jobs");
+            assert_eq!(n, 0, "{set} still holds acknowledged jobs");
         }
     }
     let (_, listed) = api.get("/v1/jobs?status=queued").await;

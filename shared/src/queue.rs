@@ -109,7 +109,9 @@ impl Queues {
                     .queue(self.name(kind))
                     .heartbeat_interval(SQLITE_HEARTBEAT)
                     .missed_heartbeats(MISSED_HEARTBEATS)
-                    .persist_results(false);
+                    // apalis 1.0 only acknowledges a task when results are persisted: without
+                    // this, finished tasks stay locked and come back as orphans.
+                    .persist_results(true);
                 Some(SqliteStorage::new(pool).with_config(config))
             }
             Backend::Redis(_) => None,
@@ -124,9 +126,10 @@ impl Queues {
                     .queue(self.name(kind))
                     .heartbeat_interval(REDIS_HEARTBEAT)
                     .missed_heartbeats(MISSED_HEARTBEATS)
-                    // Results live in our jobs table; keeping them in Q:data too grows Redis
-                    // without bound (apalis-redis#10).
-                    .persist_results(false);
+                    // apalis 1.0 only acknowledges a task when results are persisted: without
+                    // this, finished tasks stay in the worker's in-flight set forever. Our
+                    // handler's result is `()`; real results live in the jobs table.
+                    .persist_results(true);
                 Some(RedisStorage::new(conn.clone()).with_config(config))
             }
             Backend::Sqlite(_) => None,
