@@ -90,6 +90,32 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
             assert_eq!(n, 0, "{set} still holds acknowledged jobs");
         }
     }
+    // Production mode without ALLOW_LOCAL_PATHS refuses path sources, naming the field.
+    let strict_port = free_port();
+    let strict_env: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| *k != "ALLOW_LOCAL_PATHS")
+        .map(|(k, v)| {
+            (
+                *k,
+                if *k == "BIND_ADDR" {
+                    format!("127.0.0.1:{strict_port}")
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect();
+    let mut strict_proc = Proc::spawn(work.path(), &["api"], &strict_env);
+    let strict = Api::new(strict_port);
+    strict.wait_healthy(&mut strict_proc).await;
+    let (status, resp) = strict
+        .post("/v1/jobs", serde_json::json!({"kind": "analysis", "path": repo.path()}))
+        .await;
+    assert_eq!(status, 422, "{resp}");
+    assert_eq!(resp["error"]["field"], "path");
+    assert_eq!(resp["error"]["code"], "local_paths_disabled");
+
     let (_, listed) = api.get("/v1/jobs?status=queued").await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 0);
     drop(workers);

@@ -115,8 +115,15 @@ pub(crate) fn is_dockerfile(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower == "dockerfile"
         || lower == "containerfile"
-        || lower.starts_with("dockerfile.")
+        || (lower.starts_with("dockerfile.") && !has_known_extension(&lower))
         || lower.ends_with(".dockerfile")
+}
+
+/// `dockerfile.rs` or `dockerfile.py` is source code about Dockerfiles, not a Dockerfile.
+fn has_known_extension(lower: &str) -> bool {
+    lower
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| EXTENSIONS.iter().any(|(e, _, _)| *e == ext))
 }
 
 /// Per-language file and byte counts over the text files, sorted by bytes desc then name.
@@ -151,6 +158,8 @@ mod tests {
         assert_eq!(language_of("App.TSX"), Some("TypeScript"));
         assert_eq!(language_of("Dockerfile"), Some("Dockerfile"));
         assert_eq!(language_of("Dockerfile.prod"), Some("Dockerfile"));
+        assert_eq!(language_of("dockerfile.rs"), Some("Rust"));
+        assert!(!is_dockerfile("dockerfile.py"));
         assert_eq!(language_of("Makefile"), Some("Makefile"));
         assert_eq!(language_of("LICENSE"), None);
         assert!(is_source_code("a.py"));
