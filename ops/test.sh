@@ -52,4 +52,11 @@ command -v redis-cli >/dev/null || { as_root apt-get update -qq && as_root env D
 ensure_postgres
 ensure_redis
 
-cargo test --workspace --locked "$@"
+# The suite's own closing line: totals over every test binary (cargo prints one line each).
+log_file=$(mktemp)
+trap 'rm -f "$log_file"' EXIT
+status=0
+cargo test --workspace --locked "$@" 2>&1 | tee "$log_file" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nsuite: %d passed, %d failed\n", p, f }' "$log_file"
+exit "$status"
