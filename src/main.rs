@@ -33,6 +33,46 @@ enum Command {
     Worker,
     /// Applies pending database migrations and creates the queue tables, then exits.
     Migrate,
+    /// The dead-letter queue: list, replay or purge dead jobs (for runbooks).
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// Prints dead jobs as JSON lines, newest first.
+    List {
+        #[command(flatten)]
+        queue: QueueArg,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Puts dead jobs back on their queue (attempts reset, history kept).
+    Replay(Selection),
+    /// Deletes dead jobs for good.
+    Purge(Selection),
+}
+
+#[derive(Debug, clap::Args)]
+struct QueueArg {
+    /// Only this queue: analysis, sync or ci_gen.
+    #[arg(long, value_name = "Q")]
+    queue: Option<shared::domain::JobKind>,
+}
+
+#[derive(Debug, clap::Args)]
+#[group(id = "which", required = true, multiple = false, args = ["ids", "all"])]
+struct Selection {
+    /// Job ids.
+    ids: Vec<String>,
+    /// Every dead job (of --queue, if given).
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    queue: QueueArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,6 +119,10 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
     let queues = Queues::connect(&cfg, &db).await.context("queue")?;
     match command {
         Command::Migrate => migrate(&db, &queues).await,
+        Command::Dlq { action } => {
+            require_migrated(&db).await?;
+            dlq(action, &db, &queues).await
+        }
         Command::Serve(_) => {
             migrate(&db, &queues).await?;
             let stop = shutdown_token();
@@ -139,6 +183,57 @@ async fn migrate(db: &Db, queues: &Queues) -> anyhow::Result<()> {
     Migrator::up(&db.conn, None).await.context("applying migrations")?;
     queues.setup().await.context("creating queue tables")?;
     tracing::info!(applied = pending, "database migrated");
+    Ok(())
+}
+
+async fn dlq(action: DlqAction, db: &Db, queues: &Queues) -> anyhow::Result<()> {
+    let selected = |sel: &Selection| {
+        let (ids, all, kind) = (sel.ids.clone(), sel.all, sel.queue.queue);
+        async move {
+            if all {
+                shared::dlq::all_ids(db, kind).await
+            } else {
+                Ok(ids)
+            }
+        }
+    };
+    match action {
+        DlqAction::List { queue, limit } => {
+            for job in shared::dlq::list(db, queue.queue, limit).await? {
+                println!("{}", serde_json::to_string(&job)?);
+            }
+        }
+        DlqAction::Replay(sel) => {
+            let (mut done, mut missing) = (0, Vec::new());
+            for id in selected(&sel).await? {
+                match shared::dlq::replay(db, queues, &id, None).await? {
+                    Some(_) => done += 1,
+                    None => missing.push(id),
+                }
+            }
+            report("replayed", done, &missing)?;
+        }
+        DlqAction::Purge(sel) => {
+            let (mut done, mut missing) = (0, Vec::new());
+            for id in selected(&sel).await? {
+                if shared::db::jobs::purge_dead(&db.conn, &id, None).await? {
+                    done += 1;
+                } else {
+                    missing.push(id);
+                }
+            }
+            report("purged", done, &missing)?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints what a DLQ action did; ids that were not dead jobs make it fail.
+fn report(verb: &str, done: usize, missing: &[String]) -> anyhow::Result<()> {
+    println!("{verb} {done} dead job(s)");
+    if !missing.is_empty() {
+        anyhow::bail!("not dead jobs (unknown, or not dead): {}", missing.join(", "));
+    }
     Ok(())
 }
 

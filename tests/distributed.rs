@@ -7,7 +7,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::{Api, Proc, fixture_repo, free_port};
+use common::{Api, Proc, fixture_repo, fixture_repos, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_workers_share_200_jobs_each_run_exactly_once() {
@@ -47,8 +47,9 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
 
     let kinds = ["analysis", "ci_gen", "sync"];
     let mut ids = Vec::new();
-    for i in 0..200 {
-        ids.push(api.submit(kinds[i % 3], repo.path()).await);
+    let repos = fixture_repos(repo.path(), 200);
+    for (i, dir) in repos.iter().enumerate() {
+        ids.push(api.submit(kinds[i % 3], dir).await);
     }
     let mut by_worker: HashMap<String, usize> = HashMap::new();
     for id in &ids {

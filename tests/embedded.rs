@@ -210,7 +210,7 @@ async fn api_keys_are_required_when_configured() {
 async fn queued_jobs_survive_a_crash_and_run_after_restart() {
     let work = tempfile::tempdir().unwrap();
     let repo = tempfile::tempdir().unwrap();
-    fixture_repo(repo.path());
+    let repos = common::fixture_repos(repo.path(), 16);
     let port = free_port();
     let env = [("BIND_ADDR", format!("127.0.0.1:{port}"))];
 
@@ -221,11 +221,8 @@ async fn queued_jobs_survive_a_crash_and_run_after_restart() {
     let api = Api::new(port);
     api.wait_healthy(&mut api_only).await;
     let mut ids = Vec::new();
-    for i in 0..6 {
-        ids.push(
-            api.submit(if i % 2 == 0 { "analysis" } else { "ci_gen" }, repo.path())
-                .await,
-        );
+    for (i, dir) in repos[..6].iter().enumerate() {
+        ids.push(api.submit(if i % 2 == 0 { "analysis" } else { "ci_gen" }, dir).await);
     }
     // 2. Crash: SIGKILL, no shutdown code runs.
     api_only.kill9();
@@ -244,8 +241,8 @@ async fn queued_jobs_survive_a_crash_and_run_after_restart() {
     // 4. Submit more and crash again right away: whatever had not finished runs after the
     //    next restart (a job cut off mid-run comes back when its lease expires).
     let mut more = Vec::new();
-    for _ in 0..10 {
-        more.push(api.submit("analysis", repo.path()).await);
+    for dir in &repos[6..] {
+        more.push(api.submit("analysis", dir).await);
     }
     proc.kill9();
     let mut proc = serve(work.path(), port, &[]);
@@ -311,4 +308,158 @@ fn every_subcommand_has_help() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Usage: autodevops"), "{sub:?}: {text}");
     }
+}
+
+/// Starts `migrate` + `api` only (no workers) so that submitted jobs wait in the queue.
+async fn api_only(work: &std::path::Path, port: u16) -> (Proc, Api) {
+    let env = [("BIND_ADDR", format!("127.0.0.1:{port}"))];
+    assert!(common::command(work, &env).arg("migrate").status().unwrap().success());
+    let mut proc = Proc::spawn(work, &["api"], &env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut proc).await;
+    (proc, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_submissions_while_queued_return_the_same_job() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    fixture_repo(repo.path());
+    let (_proc, api) = api_only(work.path(), free_port()).await;
+    let first = api.submit("analysis", repo.path()).await;
+    let (status, again) = api
+        .post("/v1/jobs", json!({"kind": "analysis", "path": repo.path()}))
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], first.as_str());
+    assert_eq!(again["deduplicated"], true);
+    // Another kind on the same path is other work.
+    let other = api.submit("ci_gen", repo.path()).await;
+    assert_ne!(other, first);
+    let (_, list) = api.get("/v1/jobs").await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 2, "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_failure_goes_dead_at_once_and_replay_runs_it() {
+    let work = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let doomed = scratch.path().join("checkout");
+    let other = scratch.path().join("other");
+    fixture_repo(&doomed);
+    fixture_repo(&other);
+    let port = free_port();
+    // Queue two jobs, then remove their checkouts before any worker runs: a permanent error.
+    let (mut api_proc, api) = api_only(work.path(), port).await;
+    let dead_id = api.submit("analysis", &doomed).await;
+    let purge_id = api.submit("analysis", &other).await;
+    std::fs::rename(&doomed, scratch.path().join("moved")).unwrap();
+    std::fs::remove_dir_all(&other).unwrap();
+    api_proc.kill9();
+
+    let mut proc = serve(work.path(), port, &[("JOB_MAX_ATTEMPTS", "5".into())]);
+    api.wait_healthy(&mut proc).await;
+    let job = api.wait_done(&dead_id, Duration::from_secs(30)).await;
+    assert_eq!(job["status"], "dead", "{job}");
+    assert_eq!(job["attempts"], 1, "a permanent error is not retried: {job}");
+    assert!(job["error"].as_str().unwrap().contains("not found"), "{job}");
+    let history = job["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{job}");
+    assert_eq!(history[0]["attempt"], 1);
+    assert_eq!(history[0]["error"], job["error"]);
+    api.wait_done(&purge_id, Duration::from_secs(30)).await;
+
+    let (status, dead) = api.get("/v1/dead-jobs?kind=analysis").await;
+    assert_eq!(status, 200);
+    let dead_ids: Vec<&str> = dead["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(dead_ids, [purge_id.as_str(), dead_id.as_str()]);
+
+    // Put the checkout back and replay: it runs again with attempts reset and history kept.
+    std::fs::rename(scratch.path().join("moved"), &doomed).unwrap();
+    let (status, replayed) = api.post(&format!("/v1/dead-jobs/{dead_id}/replay"), json!({})).await;
+    assert_eq!(status, 202, "{replayed}");
+    assert_eq!(replayed["status"], "queued");
+    let job = api.wait_done(&dead_id, Duration::from_secs(30)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 1);
+    assert_eq!(job["history"].as_array().unwrap().len(), 1, "history kept: {job}");
+
+    // Replaying or deleting a job that is not dead: 409; an unknown id: 404.
+    let (status, resp) = api.post(&format!("/v1/dead-jobs/{dead_id}/replay"), json!({})).await;
+    assert_eq!(
+        (status, resp["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{resp}"
+    );
+    let http = reqwest::Client::new();
+    let del = |id: &str| http.delete(format!("{}/v1/dead-jobs/{id}", api.base)).send();
+    assert_eq!(del(&dead_id).await.unwrap().status(), 409);
+    assert_eq!(del("0190b4a0-0000-7000-8000-000000000000").await.unwrap().status(), 404);
+    assert_eq!(del(&purge_id).await.unwrap().status(), 204);
+    assert_eq!(api.get(&format!("/v1/jobs/{purge_id}")).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_cli_lists_replays_and_purges() {
+    let work = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (0..3).map(|i| scratch.path().join(format!("r{i}"))).collect();
+    for d in &dirs {
+        fixture_repo(d);
+    }
+    let port = free_port();
+    let (mut api_proc, api) = api_only(work.path(), port).await;
+    let mut ids = Vec::new();
+    for d in &dirs {
+        ids.push(api.submit("ci_gen", d).await);
+    }
+    for d in &dirs {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+    api_proc.kill9();
+    let mut proc = serve(work.path(), port, &[]);
+    api.wait_healthy(&mut proc).await;
+    for id in &ids {
+        assert_eq!(api.wait_done(id, Duration::from_secs(30)).await["status"], "dead");
+    }
+    let cli = |args: &[&str]| {
+        common::command(work.path(), &[])
+            .arg("dlq")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let out = cli(&["list", "--queue", "ci_gen"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|j| j["status"] == "dead"));
+    assert!(cli(&["list", "--queue", "analysis"]).stdout.is_empty());
+
+    // Purge one by id; an id that is not a dead job fails the command.
+    let out = cli(&["purge", &ids[0]]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("purged 1"));
+    let out = cli(&["purge", &ids[0]]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // Replay the rest with --all once their checkouts are back.
+    fixture_repo(&dirs[1]);
+    fixture_repo(&dirs[2]);
+    let out = cli(&["replay", "--all", "--queue", "ci_gen"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replayed 2"), "{out:?}");
+    for id in &ids[1..] {
+        assert_eq!(api.wait_done(id, Duration::from_secs(30)).await["status"], "succeeded");
+    }
+    // Neither ids nor --all: a usage error.
+    assert_eq!(cli(&["replay"]).status.code(), Some(2));
 }

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod config;
 pub mod db;
+pub mod dlq;
 pub mod domain;
 pub mod queue;
 pub mod relay;

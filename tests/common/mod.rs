@@ -241,6 +241,18 @@ pub fn fixture_repo(root: &Path) {
     );
 }
 
+/// `n` separate fixture repositories under `root` (distinct paths are distinct work: the
+/// same kind on the same path while it waits is folded into one job).
+pub fn fixture_repos(root: &Path, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let dir = root.join(format!("repo-{i}"));
+            fixture_repo(&dir);
+            dir
+        })
+        .collect()
+}
+
 /// Connection details of the test services, from TEST_DATABASE_URL / TEST_REDIS_URL or the
 /// local defaults. A missing service fails the test with how to fix it — never a skip.
 pub fn pg_admin_url() -> String {

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use serde_json::{Value, json};
 use shared::analysis::AnalyzeOptions;
 use shared::config::Config;
 use shared::db::Db;
+use shared::db::job::Model as Job;
 use shared::db::jobs::{self, Outcome};
 use shared::domain::{JobKind, JobMessage};
 use tracing::Instrument;
@@ -50,15 +52,11 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
     );
     async move {
         let started = Instant::now();
-        let outcome = if job.attempts > job.max_attempts {
+        let res = if job.attempts > job.max_attempts {
             // A worker died during the last allowed attempt.
-            Outcome::Dead {
-                error: format!(
-                    "gave up after {} attempts: {}",
-                    job.max_attempts,
-                    job.error.clone().unwrap_or_default()
-                ),
-            }
+            Err(JobError::Retryable(
+                job.error.clone().unwrap_or_else(|| "worker lost".into()),
+            ))
         } else {
             tracing::info!("job started");
             let run = tokio::time::timeout(state.cfg.job_timeout, crate::jobs::run(kind, &job, &state.analyze));
@@ -69,8 +67,12 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
                 },
                 lost = keep_lease(&state, &job.id) => Err(JobError::Retryable(lost)),
             };
-            outcome_of(res, job.attempts as u32, job.max_attempts as u32)
+            res
         };
+        let mut outcome = outcome_of(res, job.attempts as u32, job.max_attempts as u32);
+        if let Outcome::Retry { error, history, .. } | Outcome::Dead { error, history } = &mut outcome {
+            *history = history_with(&job, &state.worker_id, error);
+        }
         let label = match &outcome {
             Outcome::Succeeded(_) => "succeeded",
             Outcome::Retry { .. } => "retrying",
@@ -78,8 +80,8 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
         };
         match &outcome {
             Outcome::Succeeded(_) => tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job succeeded"),
-            Outcome::Retry { error, at } => tracing::warn!(%error, retry_at = %at, "job failed; will retry"),
-            Outcome::Dead { error } => tracing::error!(%error, "job failed permanently"),
+            Outcome::Retry { error, at, .. } => tracing::warn!(%error, retry_at = %at, "job failed; will retry"),
+            Outcome::Dead { error, .. } => tracing::error!(%error, "job failed permanently"),
         }
         metrics::counter!("autodevops_jobs_total", "queue" => kind.queue(), "outcome" => label).increment(1);
         metrics::histogram!("autodevops_job_duration_seconds", "queue" => kind.queue())
@@ -117,18 +119,43 @@ async fn keep_lease(state: &WorkerState, id: &str) -> String {
     }
 }
 
-fn outcome_of(res: Result<serde_json::Value, JobError>, attempt: u32, max_attempts: u32) -> Outcome {
+/// The outcome of a run by the error's class and the attempts left (history filled in later).
+fn outcome_of(res: Result<Value, JobError>, attempt: u32, max_attempts: u32) -> Outcome {
     match res {
         Ok(v) => Outcome::Succeeded(v),
         Err(e) if e.is_retryable() && attempt < max_attempts => Outcome::Retry {
             error: e.to_string(),
             at: Utc::now() + chrono::Duration::from_std(backoff(attempt)).expect("bounded"),
+            history: Value::Null,
         },
         Err(e) if e.is_retryable() => Outcome::Dead {
-            error: format!("gave up after {attempt} attempts: {e}"),
+            error: format!("gave up after {} attempts: {e}", attempt.min(max_attempts)),
+            history: Value::Null,
         },
-        Err(e) => Outcome::Dead { error: e.to_string() },
+        Err(e) => Outcome::Dead {
+            error: e.to_string(),
+            history: Value::Null,
+        },
     }
+}
+
+/// The job's failed attempts plus this one. An attempt lost with its worker (the reaper wrote
+/// its error but no entry) is recorded too.
+fn history_with(job: &Job, worker: &str, error: &str) -> Value {
+    let mut entries = job
+        .history
+        .as_ref()
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let last_error = entries.last().and_then(|e| e["error"].as_str().map(str::to_owned));
+    if let Some(lost) = &job.error
+        && last_error.as_deref() != Some(lost.as_str())
+    {
+        entries.push(json!({ "attempt": job.attempts - 1, "worker": null, "at": null, "error": lost }));
+    }
+    entries.push(json!({ "attempt": job.attempts, "worker": worker, "at": Utc::now(), "error": error }));
+    Value::Array(entries)
 }
 
 #[cfg(test)]
@@ -155,8 +182,8 @@ mod tests {
         let retry = outcome_of(Err(JobError::Retryable("io".into())), 1, 3);
         assert!(matches!(retry, Outcome::Retry { .. }));
         let exhausted = outcome_of(Err(JobError::Retryable("io".into())), 3, 3);
-        assert!(matches!(exhausted, Outcome::Dead { ref error } if error.contains("after 3 attempts")));
+        assert!(matches!(exhausted, Outcome::Dead { ref error, .. } if error.contains("after 3 attempts")));
         let permanent = outcome_of(Err(JobError::Permanent("bad".into())), 1, 3);
-        assert!(matches!(permanent, Outcome::Dead { ref error } if error == "bad"));
+        assert!(matches!(permanent, Outcome::Dead { ref error, .. } if error == "bad"));
     }
 }

@@ -22,7 +22,10 @@ const MAX_LIMIT: u64 = 200;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/jobs", web::post().to(create))
         .route("/v1/jobs", web::get().to(list))
-        .route("/v1/jobs/{id}", web::get().to(get));
+        .route("/v1/jobs/{id}", web::get().to(get))
+        .route("/v1/dead-jobs", web::get().to(list_dead))
+        .route("/v1/dead-jobs/{id}/replay", web::post().to(replay_dead))
+        .route("/v1/dead-jobs/{id}", web::delete().to(purge_dead));
 }
 
 /// The public view of a job row.
@@ -43,6 +46,7 @@ pub fn view(job: &Job) -> Value {
         "result": job.result,
         "error": job.error,
         "worker": job.locked_by,
+        "history": job.history.clone().unwrap_or_else(|| json!([])),
     })
 }
 
@@ -193,7 +197,7 @@ fn validate_path(path: &str, state: &AppState) -> Result<(), ApiError> {
 async fn create(state: web::Data<AppState>, caller: Caller, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, MAX_BODY).await?;
     let (kind, source) = parse_create(&body, &state)?;
-    let job = jobs::insert(
+    let inserted = jobs::insert(
         &state.db.conn,
         NewJob {
             kind,
@@ -204,6 +208,14 @@ async fn create(state: web::Data<AppState>, caller: Caller, payload: web::Payloa
         },
     )
     .await?;
+    let job = inserted.job;
+    if inserted.deduplicated {
+        // The same work is already queued or running: the caller gets that job.
+        tracing::info!(job_id = %job.id, %kind, "duplicate submission; existing job returned");
+        let mut body = view(&job);
+        body["deduplicated"] = json!(true);
+        return Ok(HttpResponse::Ok().json(body));
+    }
     // Push now; if the queue is down the row stays in the outbox and the relay pushes it later.
     if let Err(e) = shared::relay::enqueue(&state.db, &state.queues, kind, &job.id).await {
         tracing::warn!(job_id = %job.id, error = %e, "queue unavailable; job accepted into the outbox");
@@ -233,11 +245,29 @@ struct ListQuery {
 }
 
 async fn list(state: web::Data<AppState>, caller: Caller, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
-    let q = q.into_inner();
+    list_with(&state, caller, q.into_inner(), None).await
+}
+
+/// `GET /v1/dead-jobs`: the dead-letter queue, with the same filters and paging.
+async fn list_dead(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    list_with(&state, caller, q.into_inner(), Some(JobStatus::Dead)).await
+}
+
+async fn list_with(
+    state: &AppState,
+    caller: Caller,
+    q: ListQuery,
+    force_status: Option<JobStatus>,
+) -> Result<HttpResponse, ApiError> {
     let status = q
         .status
         .map(|s| s.parse::<JobStatus>().map_err(|m| ApiError::bad_field("status", m)))
-        .transpose()?;
+        .transpose()?
+        .or(force_status);
     let kind = q
         .kind
         .map(|s| s.parse::<JobKind>().map_err(|m| ApiError::bad_field("kind", m)))
@@ -275,4 +305,40 @@ async fn list(state: web::Data<AppState>, caller: Caller, q: web::Query<ListQuer
         "jobs": rows.iter().map(view).collect::<Vec<_>>(),
         "next_cursor": next_cursor,
     })))
+}
+
+/// `POST /v1/dead-jobs/{id}/replay`: back to its queue, attempts reset, history kept.
+async fn replay_dead(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    match shared::dlq::replay(&state.db, &state.queues, &id, caller.tenant.as_deref()).await? {
+        Some(job) => Ok(HttpResponse::Accepted().json(view(&job))),
+        None => Err(not_dead(&state, &id, caller.tenant.as_deref()).await),
+    }
+}
+
+/// `DELETE /v1/dead-jobs/{id}`.
+async fn purge_dead(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if jobs::purge_dead(&state.db.conn, &id, caller.tenant.as_deref()).await? {
+        tracing::info!(job_id = %id, "dead job deleted");
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    Err(not_dead(&state, &id, caller.tenant.as_deref()).await)
+}
+
+/// 404 when the job does not exist (for this caller), 409 when it exists but is not dead.
+async fn not_dead(state: &AppState, id: &str, tenant: Option<&str>) -> ApiError {
+    match jobs::get(&state.db.conn, id, tenant).await {
+        Ok(Some(job)) => ApiError::Conflict(format!("job {id} is {}, not dead", job.status)),
+        Ok(None) => ApiError::NotFound(format!("dead job {id}")),
+        Err(e) => e.into(),
+    }
 }

@@ -29,6 +29,10 @@ pub struct Model {
     pub run_after: Option<DateTimeUtc>,
     pub locked_by: Option<String>,
     pub locked_until: Option<DateTimeUtc>,
+    /// Failed attempts, oldest first: `[{attempt, worker, at, error}]`.
+    pub history: Option<Json>,
+    /// Set while the job is active; a second submission with the same key gets this job.
+    pub dedup_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -39,7 +39,58 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-pub async fn insert(db: &impl ConnectionTrait, new: NewJob) -> Result<Job, DbError> {
+/// The result of [`insert`]: a new job, or the active one doing the same work.
+#[derive(Clone, Debug)]
+pub struct Inserted {
+    pub job: Job,
+    pub deduplicated: bool,
+}
+
+/// The same work, for the same tenant: the same kind on the same source.
+fn dedup_key(new: &NewJob) -> String {
+    let source = match &new.source {
+        JobSource::Repo { repo, git_ref } => format!("repo:{}@{}", repo.as_str(), git_ref.as_deref().unwrap_or("")),
+        JobSource::Path { path } => format!("path:{path}"),
+    };
+    format!("{}|{}|{source}", new.tenant.as_deref().unwrap_or(""), new.kind.as_str())
+}
+
+const ACTIVE: [&str; 3] = ["queued", "retrying", "running"];
+
+/// Creates a job, unless the same work is already queued or running: then that job is returned
+/// (a local path stops counting as "the same" once its analysis has started, since the tree
+/// may have changed since). Concurrent duplicates are settled by a unique index.
+pub async fn insert(db: &impl ConnectionTrait, new: NewJob) -> Result<Inserted, DbError> {
+    let key = dedup_key(&new);
+    for _ in 0..3 {
+        if let Some(job) = Jobs::find()
+            .filter(C::DedupKey.eq(key.as_str()))
+            .filter(C::Status.is_in(ACTIVE))
+            .one(db)
+            .await?
+        {
+            return Ok(Inserted {
+                job,
+                deduplicated: true,
+            });
+        }
+        match insert_row(db, new.clone(), &key).await {
+            Ok(job) => {
+                return Ok(Inserted {
+                    job,
+                    deduplicated: false,
+                });
+            }
+            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DbError::Query(sea_orm::DbErr::Custom(format!(
+        "job key {key:?} kept changing state"
+    ))))
+}
+
+async fn insert_row(db: &impl ConnectionTrait, new: NewJob, key: &str) -> Result<Job, sea_orm::DbErr> {
     let now = Utc::now();
     let (repo, path, git_ref) = match new.source {
         JobSource::Repo { repo, git_ref } => (Some(repo.as_str().to_owned()), None, git_ref),
@@ -66,8 +117,10 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewJob) -> Result<Job, DbErr
         run_after: Set(None),
         locked_by: Set(None),
         locked_until: Set(None),
+        history: Set(None),
+        dedup_key: Set(Some(key.to_owned())),
     };
-    Ok(Jobs::insert(row).exec_with_returning(db).await?)
+    Jobs::insert(row).exec_with_returning(db).await
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: &str, tenant: Option<&str>) -> Result<Option<Job>, DbError> {
@@ -135,6 +188,11 @@ pub async fn claim(
         .col_expr(C::UpdatedAt, Expr::value(now))
         .col_expr(C::LockedBy, Expr::value(worker))
         .col_expr(C::LockedUntil, Expr::value(lease_until))
+        // A path's tree may change once its run has started: a new submission is new work.
+        .col_expr(
+            C::DedupKey,
+            Expr::cust("CASE WHEN path IS NULL THEN dedup_key ELSE NULL END"),
+        )
         .filter(C::Id.eq(id))
         .filter(claimable)
         .exec(db)
@@ -153,9 +211,11 @@ pub enum Outcome {
     Retry {
         error: String,
         at: DateTime<Utc>,
+        history: serde_json::Value,
     },
     Dead {
         error: String,
+        history: serde_json::Value,
     },
 }
 
@@ -173,14 +233,16 @@ pub async fn finish(db: &impl ConnectionTrait, id: &str, worker: &str, outcome: 
             .col_expr(C::Result, Expr::value(result))
             .col_expr(C::Error, Expr::value(Option::<String>::None))
             .col_expr(C::FinishedAt, Expr::value(now)),
-        Outcome::Retry { error, at } => q
+        Outcome::Retry { error, at, history } => q
             .col_expr(C::Status, Expr::value(JobStatus::Retrying.as_str()))
             .col_expr(C::Error, Expr::value(error))
+            .col_expr(C::History, Expr::value(history))
             .col_expr(C::RunAfter, Expr::value(at))
             .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None)),
-        Outcome::Dead { error } => q
+        Outcome::Dead { error, history } => q
             .col_expr(C::Status, Expr::value(JobStatus::Dead.as_str()))
             .col_expr(C::Error, Expr::value(error))
+            .col_expr(C::History, Expr::value(history))
             .col_expr(C::FinishedAt, Expr::value(now)),
     };
     Ok(held_by(q, id, worker).exec(db).await?.rows_affected == 1)
@@ -283,4 +345,43 @@ pub async fn renew_lease(
 ) -> Result<bool, DbError> {
     let q = Jobs::update_many().col_expr(C::LockedUntil, Expr::value(until));
     Ok(held_by(q, id, worker).exec(db).await?.rows_affected == 1)
+}
+
+/// Puts a dead job back on its queue: attempts reset, history kept. `None` when there is no
+/// dead job with that id (for this tenant).
+pub async fn replay_dead(db: &impl ConnectionTrait, id: &str, tenant: Option<&str>) -> Result<Option<Job>, DbError> {
+    let now = Utc::now();
+    let mut q = Jobs::update_many()
+        .col_expr(C::Status, Expr::value(JobStatus::Queued.as_str()))
+        .col_expr(C::Attempts, Expr::value(0))
+        .col_expr(C::Result, Expr::value(Option::<serde_json::Value>::None))
+        .col_expr(C::Error, Expr::value(Option::<String>::None))
+        .col_expr(C::StartedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::FinishedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::RunAfter, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        // A replay is deliberate: it is never folded into another active job.
+        .col_expr(C::DedupKey, Expr::value(Option::<String>::None))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq(JobStatus::Dead.as_str()));
+    if let Some(t) = tenant {
+        q = q.filter(C::Tenant.eq(t));
+    }
+    if q.exec(db).await?.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(Jobs::find_by_id(id.to_owned()).one(db).await?)
+}
+
+/// Deletes a dead job. True when there was one (for this tenant).
+pub async fn purge_dead(db: &impl ConnectionTrait, id: &str, tenant: Option<&str>) -> Result<bool, DbError> {
+    let mut q = Jobs::delete_many()
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq(JobStatus::Dead.as_str()));
+    if let Some(t) = tenant {
+        q = q.filter(C::Tenant.eq(t));
+    }
+    Ok(q.exec(db).await?.rows_affected == 1)
 }
