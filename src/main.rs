@@ -162,6 +162,7 @@ fn spawn_relay(cfg: &Config, db: &Db, queues: &Queues, stop: &CancellationToken)
         db.clone(),
         queues.clone(),
         cfg.relay_interval,
+        cfg.repush_after,
         stop.clone(),
     ))
 }

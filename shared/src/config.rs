@@ -78,6 +78,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Interval of the outbox relay and lease reaper.
     pub relay_interval: Duration,
+    /// A job handed to the queue this long ago that has not started is pushed again (same
+    /// push key: a no-op unless the queue lost the message).
+    pub repush_after: Duration,
     pub max_file_bytes: u64,
 }
 
@@ -162,6 +165,9 @@ impl Config {
         let relay_ms = parse_or(&mut errs, &get, "RELAY_INTERVAL_MS", 1000u64, |v| {
             parse_ranged(v, 50, 600_000)
         });
+        let repush_after = parse_or(&mut errs, &get, "REPUSH_AFTER_SECS", 60u64, |v| {
+            parse_ranged(v, 1, 86_400)
+        });
         let max_file_bytes = parse_or(&mut errs, &get, "MAX_FILE_BYTES", 1_048_576u64, |v| {
             parse_ranged(v, 1, 1 << 30)
         });
@@ -198,6 +204,7 @@ impl Config {
                 job_timeout: Duration::from_secs(job_timeout),
                 shutdown_grace: Duration::from_secs(shutdown_grace),
                 relay_interval: Duration::from_millis(relay_ms),
+                repush_after: Duration::from_secs(repush_after),
                 max_file_bytes,
             }),
             _ => Err(errs),

@@ -14,13 +14,8 @@ pub async fn replay(db: &Db, queues: &Queues, id: &str, tenant: Option<&str>) ->
     let Some(job) = jobs::replay_dead(&db.conn, id, tenant).await? else {
         return Ok(None);
     };
-    match job.kind.parse::<JobKind>() {
-        Ok(kind) => {
-            if let Err(e) = crate::relay::enqueue(db, queues, kind, &job.id).await {
-                tracing::warn!(job_id = %job.id, error = %e, "queue unavailable; replayed job waits in the outbox");
-            }
-        }
-        Err(e) => tracing::error!(job_id = %job.id, error = %e, "replayed job has an unknown kind"),
+    if let Err(e) = crate::relay::enqueue(db, queues, &job).await {
+        tracing::warn!(job_id = %job.id, error = %e, "queue unavailable; replayed job waits in the outbox");
     }
     tracing::info!(job_id = %job.id, kind = %job.kind, "dead job replayed");
     Ok(Some(job))

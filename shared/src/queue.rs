@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use apalis::prelude::TaskSink;
+use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::{ConnectionManager, RedisStorage};
 use apalis_sqlite::SqliteStorage;
 use redis::aio::ConnectionManagerConfig;
@@ -51,6 +51,7 @@ impl std::fmt::Debug for Queues {
 const SQLITE_HEARTBEAT: Duration = Duration::from_secs(5);
 const REDIS_HEARTBEAT: Duration = Duration::from_secs(10);
 const MISSED_HEARTBEATS: usize = 3;
+const PUSH_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl Queues {
     /// Connects to Redis when configured, else uses the database's SQLite pool.
@@ -129,7 +130,9 @@ impl Queues {
                     // apalis 1.0 only acknowledges a task when results are persisted: without
                     // this, finished tasks stay in the worker's in-flight set forever. Our
                     // handler's result is `()`; real results live in the jobs table.
-                    .persist_results(true);
+                    .persist_results(true)
+                    // Push keys are remembered this long (apalis-redis ignores them without a TTL).
+                    .idempotency_ttl(Some(PUSH_KEY_TTL));
                 Some(RedisStorage::new(conn.clone()).with_config(config))
             }
             Backend::Sqlite(_) => None,
@@ -137,15 +140,21 @@ impl Queues {
     }
 
     /// Pushes one job id onto its kind's queue.
-    pub async fn push(&self, kind: JobKind, job_id: &str) -> Result<(), QueueError> {
-        let msg = JobMessage {
+    ///
+    /// `push_key` names this push (the job and its generation): pushing the same key again
+    /// while the queue still remembers it is a no-op, so the relay can re-push a job whose
+    /// message may have been lost (Redis restarted empty) without doubling it when it was not.
+    pub async fn push(&self, kind: JobKind, job_id: &str, push_key: &str) -> Result<(), QueueError> {
+        let task = TaskBuilder::new(JobMessage {
             job_id: job_id.to_owned(),
-        };
+        })
+        .idempotency_key(push_key)
+        .build();
         if let Some(mut s) = self.sqlite_storage(kind) {
-            return s.push(msg).await.map_err(|e| QueueError::Sqlite(e.to_string()));
+            return s.push_task(task).await.map_err(|e| QueueError::Sqlite(e.to_string()));
         }
         if let Some(mut s) = self.redis_storage(kind) {
-            return s.push(msg).await.map_err(|e| QueueError::Redis(e.to_string()));
+            return s.push_task(task).await.map_err(|e| QueueError::Redis(e.to_string()));
         }
         unreachable!("a queue backend is always configured")
     }

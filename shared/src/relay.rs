@@ -3,10 +3,11 @@
 //! worker died (lease expired) back to the queue. Runs in every role; concurrent relays are
 //! safe because each push is claimed with a conditional UPDATE first.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::db::job::Model as Job;
 use crate::db::{Db, jobs};
 use crate::domain::JobKind;
 use crate::queue::Queues;
@@ -15,16 +16,51 @@ use crate::queue::Queues;
 const SETTLE: chrono::Duration = chrono::Duration::seconds(2);
 const BATCH: u64 = 200;
 
+/// The key of one push of `job`: the same job at the same attempt (and replay) has the same
+/// key, so re-pushing it is a no-op while the queue still holds it.
+pub fn push_key(job: &Job) -> String {
+    let replays = job.history.as_ref().and_then(|h| h.as_array()).map_or(0, Vec::len);
+    format!("{}:{}:{}", job.id, job.attempts, replays)
+}
+
 /// Pushes one job and records it; on a failed push the row goes back to the outbox.
-pub async fn enqueue(db: &Db, queues: &Queues, kind: JobKind, id: &str) -> Result<bool, String> {
-    if !jobs::mark_enqueued(&db.conn, id).await.map_err(|e| e.to_string())? {
+pub async fn enqueue(db: &Db, queues: &Queues, job: &Job) -> Result<bool, String> {
+    let kind = job.kind.parse::<JobKind>()?;
+    if !jobs::mark_enqueued(&db.conn, &job.id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         return Ok(false); // someone else pushed it, or it is no longer due
     }
-    if let Err(e) = queues.push(kind, id).await {
-        let _ = jobs::unmark_enqueued(&db.conn, id).await;
+    if let Err(e) = queues.push(kind, &job.id, &push_key(job)).await {
+        let _ = jobs::unmark_enqueued(&db.conn, &job.id).await;
         return Err(e.to_string());
     }
     Ok(true)
+}
+
+/// Re-pushes jobs that were handed to the queue long ago and have not started: their message
+/// may be gone (Redis restarted without persistence). Same push key, so a message that is
+/// still there is not doubled.
+pub async fn repush_stale(db: &Db, queues: &Queues, older_than: chrono::Duration) -> Result<usize, String> {
+    let stale = jobs::stale_enqueued(&db.conn, older_than, BATCH)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut pushed = 0;
+    for job in stale {
+        let Ok(kind) = job.kind.parse::<JobKind>() else {
+            continue;
+        };
+        queues
+            .push(kind, &job.id, &push_key(&job))
+            .await
+            .map_err(|e| e.to_string())?;
+        jobs::touch_enqueued(&db.conn, &job.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        pushed += 1;
+    }
+    Ok(pushed)
 }
 
 /// One pass: reap expired leases, then push what is due. Returns how many were pushed.
@@ -36,11 +72,7 @@ pub async fn relay_once(db: &Db, queues: &Queues) -> Result<usize, String> {
     let due = jobs::outbox(&db.conn, SETTLE, BATCH).await.map_err(|e| e.to_string())?;
     let mut pushed = 0;
     for job in due {
-        let Ok(kind) = job.kind.parse::<JobKind>() else {
-            tracing::error!(job_id = %job.id, kind = %job.kind, "job of unknown kind left in the outbox");
-            continue;
-        };
-        match enqueue(db, queues, kind, &job.id).await {
+        match enqueue(db, queues, &job).await {
             Ok(true) => pushed += 1,
             Ok(false) => {}
             Err(e) => {
@@ -52,13 +84,23 @@ pub async fn relay_once(db: &Db, queues: &Queues) -> Result<usize, String> {
     Ok(pushed)
 }
 
-/// Runs [`relay_once`] every `interval` until `stop` is cancelled.
-pub async fn run(db: Db, queues: Queues, interval: Duration, stop: CancellationToken) {
+/// Runs [`relay_once`] every `interval` until `stop` is cancelled, and [`repush_stale`] every `repush_after`.
+pub async fn run(db: Db, queues: Queues, interval: Duration, repush_after: Duration, stop: CancellationToken) {
+    let mut last_repush = Instant::now();
+    let repush_age = chrono::Duration::from_std(repush_after).unwrap_or(chrono::Duration::MAX);
     loop {
         match relay_once(&db, &queues).await {
             Ok(n) if n > 0 => tracing::info!(pushed = n, "relay enqueued jobs from the outbox"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "relay pass failed"),
+        }
+        if last_repush.elapsed() >= repush_after {
+            last_repush = Instant::now();
+            match repush_stale(&db, &queues, repush_age).await {
+                Ok(n) if n > 0 => tracing::warn!(repushed = n, "re-pushed jobs whose queue message may have been lost"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "re-push of stale jobs failed"),
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => return,

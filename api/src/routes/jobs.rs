@@ -217,7 +217,7 @@ async fn create(state: web::Data<AppState>, caller: Caller, payload: web::Payloa
         return Ok(HttpResponse::Ok().json(body));
     }
     // Push now; if the queue is down the row stays in the outbox and the relay pushes it later.
-    if let Err(e) = shared::relay::enqueue(&state.db, &state.queues, kind, &job.id).await {
+    if let Err(e) = shared::relay::enqueue(&state.db, &state.queues, &job).await {
         tracing::warn!(job_id = %job.id, error = %e, "queue unavailable; job accepted into the outbox");
     }
     tracing::info!(job_id = %job.id, %kind, "job accepted");

@@ -385,3 +385,29 @@ pub async fn purge_dead(db: &impl ConnectionTrait, id: &str, tenant: Option<&str
     }
     Ok(q.exec(db).await?.rows_affected == 1)
 }
+
+/// Jobs pushed more than `older_than` ago that are still waiting to start.
+pub async fn stale_enqueued(
+    db: &impl ConnectionTrait,
+    older_than: chrono::Duration,
+    limit: u64,
+) -> Result<Vec<Job>, DbError> {
+    let now = Utc::now();
+    Ok(Jobs::find()
+        .filter(C::Status.is_in([JobStatus::Queued.as_str(), JobStatus::Retrying.as_str()]))
+        .filter(C::EnqueuedAt.lt(now - older_than))
+        .order_by_asc(C::EnqueuedAt)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Records a re-push, so the job is not considered stale again for a while.
+pub async fn touch_enqueued(db: &impl ConnectionTrait, id: &str) -> Result<(), DbError> {
+    Jobs::update_many()
+        .col_expr(C::EnqueuedAt, Expr::value(Utc::now()))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The outbox: with Redis stopped, jobs are still accepted (and /ready says the queue is down);
+//! when Redis returns, every accepted job runs once. Messages Redis lost are pushed again.
+//! Each test runs its own redis-server so it can stop it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Api, OwnRedis, Proc, fixture_repos, free_port};
+
+async fn setup(
+    redis: &OwnRedis,
+    work: &std::path::Path,
+    extra: &[(&'static str, String)],
+) -> (Vec<(&'static str, String)>, u16) {
+    let database_url = common::fresh_postgres().await;
+    let port = free_port();
+    let mut env = vec![
+        ("DATABASE_URL", database_url),
+        ("REDIS_URL", redis.url()),
+        ("ALLOW_LOCAL_PATHS", "true".to_owned()),
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+    ];
+    env.extend(extra.iter().cloned());
+    assert!(common::command(work, &env).arg("migrate").status().unwrap().success());
+    (env, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_accepted_while_redis_is_down_all_run_once_it_returns() {
+    let mut redis = OwnRedis::start();
+    let work = tempfile::tempdir().unwrap();
+    let repos = fixture_repos(work.path(), 40);
+    let (env, port) = setup(&redis, work.path(), &[]).await;
+    let mut api_proc = Proc::spawn(work.path(), &["api"], &env);
+    let _worker = Proc::spawn(work.path(), &["worker"], &env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut api_proc).await;
+
+    let mut ids = Vec::new();
+    for dir in &repos[..10] {
+        ids.push(api.submit("analysis", dir).await);
+    }
+    redis.kill();
+    // Accepted while Redis is down: 202, kept in the Postgres outbox.
+    for dir in &repos[10..] {
+        ids.push(api.submit("analysis", dir).await);
+    }
+    let (status, ready) = api.get("/ready").await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["checks"]["queue"]["status"], "down");
+    assert_eq!(ready["checks"]["database"]["status"], "up");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    redis.restart();
+    let back = std::time::Instant::now();
+
+    for id in &ids {
+        let job = api.wait_done(id, Duration::from_secs(90)).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "ran once: {job}");
+    }
+    eprintln!("all {} jobs done {:?} after Redis returned", ids.len(), back.elapsed());
+    assert_eq!(api.get("/ready").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_lost_with_redis_are_pushed_again() {
+    let mut redis = OwnRedis::start();
+    let work = tempfile::tempdir().unwrap();
+    let repos = fixture_repos(work.path(), 5);
+    let (env, port) = setup(&redis, work.path(), &[("REPUSH_AFTER_SECS", "2".to_owned())]).await;
+    let mut api_proc = Proc::spawn(work.path(), &["api"], &env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut api_proc).await;
+    let mut ids = Vec::new();
+    for dir in &repos {
+        ids.push(api.submit("ci_gen", dir).await);
+    }
+    // The jobs are on Redis, and no worker runs yet. Redis restarts empty: the messages are gone.
+    redis.kill();
+    redis.restart();
+    let _worker = Proc::spawn(work.path(), &["worker"], &env);
+    for id in &ids {
+        let job = api.wait_done(id, Duration::from_secs(60)).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "{job}");
+    }
+}
