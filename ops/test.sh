@@ -56,7 +56,7 @@ ensure_redis
 log_file=$(mktemp)
 trap 'rm -f "$log_file"' EXIT
 status=0
-cargo test --workspace --locked "$@" 2>&1 | tee "$log_file" || status=$?
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log_file" || status=$?
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\nsuite: %d passed, %d failed\n", p, f }' "$log_file"
 exit "$status"

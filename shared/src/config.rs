@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::domain::JobKind;
+
 /// The default embedded database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://autodevops.db";
 /// The default listen address: loopback only.
@@ -72,8 +74,13 @@ pub struct Config {
     pub queue_prefix: String,
     /// Jobs run at once by each queue's worker in one process.
     pub worker_concurrency: usize,
+    /// Default attempts and timeout; each queue may override them.
     pub max_attempts: u32,
     pub job_timeout: Duration,
+    /// `ANALYSIS_MAX_ATTEMPTS`, `CI_GEN_TIMEOUT_SECS`, …: per-queue overrides.
+    pub per_queue: HashMap<JobKind, QueueLimits>,
+    /// A running job's lease; renewed while it runs, so a dead worker's jobs return this soon.
+    pub job_lease: Duration,
     /// How long SIGTERM waits for in-flight jobs before handing them back.
     pub shutdown_grace: Duration,
     /// Interval of the outbox relay and lease reaper.
@@ -84,7 +91,22 @@ pub struct Config {
     pub max_file_bytes: u64,
 }
 
+/// Attempts and timeout of one queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    pub max_attempts: u32,
+    pub timeout: Duration,
+}
+
 impl Config {
+    /// The limits of `kind`'s queue.
+    pub fn limits(&self, kind: JobKind) -> QueueLimits {
+        self.per_queue.get(&kind).copied().unwrap_or(QueueLimits {
+            max_attempts: self.max_attempts,
+            timeout: self.job_timeout,
+        })
+    }
+
     /// True without REDIS_URL: SQLite queue, local paths allowed.
     pub fn is_embedded(&self) -> bool {
         self.redis_url.is_none()
@@ -165,6 +187,24 @@ impl Config {
         let relay_ms = parse_or(&mut errs, &get, "RELAY_INTERVAL_MS", 1000u64, |v| {
             parse_ranged(v, 50, 600_000)
         });
+        let mut per_queue = HashMap::new();
+        for kind in JobKind::ALL {
+            let upper = kind.as_str().to_ascii_uppercase();
+            let attempts = parse_or(&mut errs, &get, &format!("{upper}_MAX_ATTEMPTS"), max_attempts, |v| {
+                parse_ranged(v, 1, 100)
+            });
+            let timeout = parse_or(&mut errs, &get, &format!("{upper}_TIMEOUT_SECS"), job_timeout, |v| {
+                parse_ranged(v, 1, 86_400)
+            });
+            per_queue.insert(
+                kind,
+                QueueLimits {
+                    max_attempts: attempts,
+                    timeout: Duration::from_secs(timeout),
+                },
+            );
+        }
+        let job_lease = parse_or(&mut errs, &get, "JOB_LEASE_SECS", 30u64, |v| parse_ranged(v, 2, 3_600));
         let repush_after = parse_or(&mut errs, &get, "REPUSH_AFTER_SECS", 60u64, |v| {
             parse_ranged(v, 1, 86_400)
         });
@@ -202,6 +242,8 @@ impl Config {
                 worker_concurrency,
                 max_attempts,
                 job_timeout: Duration::from_secs(job_timeout),
+                per_queue,
+                job_lease: Duration::from_secs(job_lease),
                 shutdown_grace: Duration::from_secs(shutdown_grace),
                 relay_interval: Duration::from_millis(relay_ms),
                 repush_after: Duration::from_secs(repush_after),

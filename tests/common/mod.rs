@@ -361,3 +361,40 @@ impl Drop for OwnRedis {
         self.kill();
     }
 }
+
+/// `n` repositories that each take a while to analyse: one large text file of `mb` MiB,
+/// hard-linked into every repository (no extra disk), plus a manifest. Set MAX_FILE_BYTES
+/// above the size so the analyser reads it.
+pub fn slow_repos(root: &Path, n: usize, mb: usize) -> Vec<PathBuf> {
+    let big = root.join("big.txt");
+    let line = format!("{}\n", "lorem ipsum dolor sit amet ".repeat(3));
+    let mut content = String::with_capacity(mb << 20);
+    while content.len() < mb << 20 {
+        content.push_str(&line);
+    }
+    std::fs::write(&big, content).unwrap();
+    (0..n)
+        .map(|i| {
+            let dir = root.join(format!("slow-{i}"));
+            write_files(
+                &dir,
+                &[("Cargo.toml", "[package]\nname = \"slow\"\nversion = \"0.1.0\"\n")],
+            );
+            std::fs::hard_link(&big, dir.join("notes.txt")).unwrap();
+            dir
+        })
+        .collect()
+}
+
+/// Polls `GET /v1/jobs?status=…` until `pred` holds for some listed job; returns that job.
+pub async fn wait_for_job(api: &Api, status: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (_, list) = api.get(&format!("/v1/jobs?status={status}&limit=200")).await;
+        if let Some(job) = list["jobs"].as_array().and_then(|jobs| jobs.iter().find(|j| pred(j))) {
+            return job.clone();
+        }
+        assert!(Instant::now() < deadline, "no {status} job matched within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -34,7 +34,7 @@ pub fn backoff(attempt: u32) -> Duration {
 /// Handles one message of `kind`'s queue. Errors returned here are infrastructure errors
 /// (the database is unreachable): the queue backend redelivers the message.
 pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> Result<(), String> {
-    let Some(job) = jobs::claim(&state.db.conn, &msg.job_id, &state.worker_id, lease_end())
+    let Some(job) = jobs::claim(&state.db.conn, &msg.job_id, &state.worker_id, lease_end(&state))
         .await
         .map_err(|e| e.to_string())?
     else {
@@ -59,27 +59,33 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
             ))
         } else {
             tracing::info!("job started");
-            let run = tokio::time::timeout(state.cfg.job_timeout, crate::jobs::run(kind, &job, &state.analyze));
+            let timeout = state.cfg.limits(kind).timeout;
+            let run = tokio::time::timeout(timeout, crate::jobs::run(kind, &job, &state.analyze));
             let res = tokio::select! {
                 r = run => match r {
                     Ok(r) => r,
-                    Err(_) => Err(JobError::Retryable(format!("timed out after {:?}", state.cfg.job_timeout))),
+                    Err(_) => Err(JobError::Retryable(format!("timed out after {timeout:?}"))),
                 },
                 lost = keep_lease(&state, &job.id) => Err(JobError::Retryable(lost)),
             };
             res
         };
         let mut outcome = outcome_of(res, job.attempts as u32, job.max_attempts as u32);
-        if let Outcome::Retry { error, history, .. } | Outcome::Dead { error, history } = &mut outcome {
-            *history = history_with(&job, &state.worker_id, error);
+        match &mut outcome {
+            Outcome::Retry { error, history, .. } | Outcome::Dead { error, history } => {
+                *history = history_with(&job, &state.worker_id, Some(error));
+            }
+            Outcome::Succeeded { history, .. } => *history = history_with(&job, &state.worker_id, None),
         }
         let label = match &outcome {
-            Outcome::Succeeded(_) => "succeeded",
+            Outcome::Succeeded { .. } => "succeeded",
             Outcome::Retry { .. } => "retrying",
             Outcome::Dead { .. } => "dead",
         };
         match &outcome {
-            Outcome::Succeeded(_) => tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job succeeded"),
+            Outcome::Succeeded { .. } => {
+                tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job succeeded")
+            }
             Outcome::Retry { error, at, .. } => tracing::warn!(%error, retry_at = %at, "job failed; will retry"),
             Outcome::Dead { error, .. } => tracing::error!(%error, "job failed permanently"),
         }
@@ -99,19 +105,16 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
 }
 
 /// A lease is short and renewed while the job runs, so a dead worker's jobs come back
-/// within [`LEASE`] (the relay's reaper returns them to the queue).
-pub const LEASE: Duration = Duration::from_secs(30);
-const RENEW_EVERY: Duration = Duration::from_secs(10);
-
-fn lease_end() -> chrono::DateTime<Utc> {
-    Utc::now() + chrono::Duration::from_std(LEASE).expect("bounded")
+/// within JOB_LEASE_SECS (the relay's reaper returns them to the queue).
+fn lease_end(state: &WorkerState) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(state.cfg.job_lease).expect("bounded")
 }
 
 /// Renews the lease until it is lost; returns why (only when lost).
 async fn keep_lease(state: &WorkerState, id: &str) -> String {
     loop {
-        tokio::time::sleep(RENEW_EVERY).await;
-        match jobs::renew_lease(&state.db.conn, id, &state.worker_id, lease_end()).await {
+        tokio::time::sleep(state.cfg.job_lease / 3).await;
+        match jobs::renew_lease(&state.db.conn, id, &state.worker_id, lease_end(state)).await {
             Ok(true) => {}
             Ok(false) => return "lease lost: the job was taken over or cancelled".to_owned(),
             Err(e) => tracing::warn!(error = %e, "cannot renew lease; retrying"),
@@ -122,7 +125,10 @@ async fn keep_lease(state: &WorkerState, id: &str) -> String {
 /// The outcome of a run by the error's class and the attempts left (history filled in later).
 fn outcome_of(res: Result<Value, JobError>, attempt: u32, max_attempts: u32) -> Outcome {
     match res {
-        Ok(v) => Outcome::Succeeded(v),
+        Ok(v) => Outcome::Succeeded {
+            result: v,
+            history: Value::Null,
+        },
         Err(e) if e.is_retryable() && attempt < max_attempts => Outcome::Retry {
             error: e.to_string(),
             at: Utc::now() + chrono::Duration::from_std(backoff(attempt)).expect("bounded"),
@@ -141,7 +147,7 @@ fn outcome_of(res: Result<Value, JobError>, attempt: u32, max_attempts: u32) -> 
 
 /// The job's failed attempts plus this one. An attempt lost with its worker (the reaper wrote
 /// its error but no entry) is recorded too.
-fn history_with(job: &Job, worker: &str, error: &str) -> Value {
+fn history_with(job: &Job, worker: &str, error: Option<&str>) -> Value {
     let mut entries = job
         .history
         .as_ref()
@@ -154,7 +160,9 @@ fn history_with(job: &Job, worker: &str, error: &str) -> Value {
     {
         entries.push(json!({ "attempt": job.attempts - 1, "worker": null, "at": null, "error": lost }));
     }
-    entries.push(json!({ "attempt": job.attempts, "worker": worker, "at": Utc::now(), "error": error }));
+    if let Some(error) = error {
+        entries.push(json!({ "attempt": job.attempts, "worker": worker, "at": Utc::now(), "error": error }));
+    }
     Value::Array(entries)
 }
 

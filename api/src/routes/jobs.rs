@@ -204,7 +204,7 @@ async fn create(state: web::Data<AppState>, caller: Caller, payload: web::Payloa
             queue: state.queues.name(kind),
             source,
             tenant: caller.tenant,
-            max_attempts: state.cfg.max_attempts,
+            max_attempts: state.cfg.limits(kind).max_attempts,
         },
     )
     .await?;

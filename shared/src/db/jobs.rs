@@ -206,7 +206,10 @@ pub async fn claim(
 /// How a run ended, as far as the row is concerned.
 #[derive(Clone, Debug)]
 pub enum Outcome {
-    Succeeded(serde_json::Value),
+    Succeeded {
+        result: serde_json::Value,
+        history: serde_json::Value,
+    },
     /// Retry at the given time (the relay enqueues it again when due).
     Retry {
         error: String,
@@ -228,8 +231,9 @@ pub async fn finish(db: &impl ConnectionTrait, id: &str, worker: &str, outcome: 
         .col_expr(C::UpdatedAt, Expr::value(now))
         .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None));
     q = match outcome {
-        Outcome::Succeeded(result) => q
+        Outcome::Succeeded { result, history } => q
             .col_expr(C::Status, Expr::value(JobStatus::Succeeded.as_str()))
+            .col_expr(C::History, Expr::value(history))
             .col_expr(C::Result, Expr::value(result))
             .col_expr(C::Error, Expr::value(Option::<String>::None))
             .col_expr(C::FinishedAt, Expr::value(now)),
@@ -305,7 +309,9 @@ pub async fn reap_expired_leases(db: &impl ConnectionTrait) -> Result<u64, DbErr
         .col_expr(C::Status, Expr::value(JobStatus::Retrying.as_str()))
         .col_expr(
             C::Error,
-            Expr::value("lease expired: the worker running this job stopped responding"),
+            // Names the attempt, so each lost attempt is told apart in the history (`||` is
+            // string concatenation on both SQLite and Postgres).
+            Expr::cust("'lease expired on attempt ' || attempts || ': the worker running it stopped responding'"),
         )
         .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(C::RunAfter, Expr::value(Option::<DateTime<Utc>>::None))

@@ -1,0 +1,130 @@
+//! Workers die and are stopped: real worker processes on Redis + Postgres, killed with SIGKILL
+//! mid-job or stopped with SIGTERM. No accepted job is lost; none is run to completion twice.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Api, Proc, free_port, slow_repos, wait_for_job};
+
+struct Stack {
+    env: Vec<(&'static str, String)>,
+    api: Api,
+    _api_proc: Proc,
+}
+
+async fn stack(work: &std::path::Path, extra: &[(&'static str, String)]) -> Stack {
+    let port = free_port();
+    let mut env = vec![
+        ("DATABASE_URL", common::fresh_postgres().await),
+        ("REDIS_URL", common::redis_url()),
+        ("QUEUE_PREFIX", common::fresh_redis_prefix().await),
+        ("ALLOW_LOCAL_PATHS", "true".to_owned()),
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("MAX_FILE_BYTES", (512u64 << 20).to_string()),
+        ("JOB_LEASE_SECS", "3".to_owned()),
+        ("RELAY_INTERVAL_MS", "200".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    assert!(common::command(work, &env).arg("migrate").status().unwrap().success());
+    let mut api_proc = Proc::spawn(work, &["api"], &env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut api_proc).await;
+    Stack {
+        env,
+        api,
+        _api_proc: api_proc,
+    }
+}
+
+fn worker(work: &std::path::Path, env: &[(&'static str, String)], host: &str) -> Proc {
+    let mut env = env.to_vec();
+    env.push(("HOSTNAME", host.to_owned()));
+    Proc::spawn(work, &["worker"], &env)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_killed_mid_job_ten_times_loses_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let repos = slow_repos(work.path(), 100, 40);
+    let s = stack(work.path(), &[("WORKER_CONCURRENCY", "2".to_owned())]).await;
+    let mut victim = worker(work.path(), &s.env, "victim");
+    let mut ids = Vec::new();
+    for (i, dir) in repos.iter().enumerate() {
+        ids.push(s.api.submit(["analysis", "ci_gen"][i % 2], dir).await);
+    }
+    // Ten times: wait until the victim is running a job, then SIGKILL it and start a new one.
+    let mut killed_jobs = Vec::new();
+    for round in 0..10 {
+        let current = format!("victim-{}-", victim.child.id());
+        let job = wait_for_job(&s.api, "running", Duration::from_secs(60), |j| {
+            j["worker"].as_str().is_some_and(|w| w.starts_with(&current))
+        })
+        .await;
+        victim.kill9();
+        killed_jobs.push(job["id"].as_str().unwrap().to_owned());
+        victim = worker(work.path(), &s.env, "victim");
+        eprintln!("round {round}: killed the victim while it ran {}", job["id"]);
+    }
+    // A second, steady worker helps drain the rest; the victim's lost jobs come back to either.
+    let _steady = worker(work.path(), &s.env, "steady");
+    for id in &ids {
+        let job = s.api.wait_done(id, Duration::from_secs(180)).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert!(
+            job["result"]["report"].is_object() || job["result"]["workflow"].is_object(),
+            "{job}"
+        );
+    }
+    // Each job the victim was running when it died ran again, and its history says why.
+    for id in &killed_jobs {
+        let (_, job) = s.api.get(&format!("/v1/jobs/{id}")).await;
+        assert!(job["attempts"].as_i64().unwrap() >= 2, "{job}");
+        let history = job["history"].as_array().unwrap();
+        assert!(
+            history
+                .iter()
+                .any(|h| h["error"].as_str().is_some_and(|e| e.contains("lease expired"))),
+            "{job}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_finishes_in_flight_jobs_within_the_grace_period() {
+    let work = tempfile::tempdir().unwrap();
+    let repos = slow_repos(work.path(), 1, 200);
+    let s = stack(work.path(), &[("SHUTDOWN_GRACE_SECS", "60".to_owned())]).await;
+    let mut w = worker(work.path(), &s.env, "drainer");
+    let id = s.api.submit("analysis", &repos[0]).await;
+    wait_for_job(&s.api, "running", Duration::from_secs(30), |j| j["id"] == id.as_str()).await;
+    let status = w
+        .terminate(Duration::from_secs(60))
+        .expect("worker exits after draining");
+    assert!(status.success(), "exit 0 after SIGTERM: {status}");
+    let (_, job) = s.api.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(
+        job["status"], "succeeded",
+        "the in-flight job finished before exit: {job}"
+    );
+    assert_eq!(job["attempts"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_hands_back_what_does_not_finish_in_time() {
+    let work = tempfile::tempdir().unwrap();
+    let repos = slow_repos(work.path(), 1, 300);
+    let s = stack(work.path(), &[("SHUTDOWN_GRACE_SECS", "0".to_owned())]).await;
+    let mut w = worker(work.path(), &s.env, "impatient");
+    let id = s.api.submit("analysis", &repos[0]).await;
+    wait_for_job(&s.api, "running", Duration::from_secs(30), |j| j["id"] == id.as_str()).await;
+    let status = w.terminate(Duration::from_secs(20)).expect("worker exits at once");
+    assert!(status.success(), "exit 0 after SIGTERM: {status}");
+    let (_, job) = s.api.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(job["status"], "queued", "handed back, not left running: {job}");
+    // Another worker takes it; the interrupted attempt is not counted against it.
+    let _next = worker(work.path(), &s.env, "next");
+    let job = s.api.wait_done(&id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+}
