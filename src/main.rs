@@ -158,13 +158,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
 
 /// The outbox relay runs in every role (see `shared::relay`).
 fn spawn_relay(cfg: &Config, db: &Db, queues: &Queues, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(shared::relay::run(
-        db.clone(),
-        queues.clone(),
-        cfg.relay_interval,
-        cfg.repush_after,
-        stop.clone(),
-    ))
+    tokio::spawn(shared::relay::run(db.clone(), queues.clone(), cfg.into(), stop.clone()))
 }
 
 fn app_state(cfg: &Config, db: &Db, queues: &Queues) -> api::AppState {

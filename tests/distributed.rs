@@ -24,6 +24,7 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
         ("ALLOW_LOCAL_PATHS", "true".to_owned()),
         ("BIND_ADDR", format!("127.0.0.1:{port}")),
         ("WORKER_CONCURRENCY", "4".to_owned()),
+        ("CLEANUP_INTERVAL_SECS", "1".to_owned()),
     ];
 
     // `api` and `worker` refuse an unmigrated database.
@@ -77,6 +78,34 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
             .await
             .unwrap();
         assert_eq!((active, scheduled), (0, 0), "queue {q} not empty");
+        // Finished tasks' payloads, results and metadata are cleaned up (apalis-redis#10).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let data: u64 = redis::cmd("HLEN")
+                .arg(format!("{q}:data"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let done: u64 = redis::cmd("SCARD")
+                .arg(format!("{q}:done"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let metas: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{q}:meta:*"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if (data, done, metas.len()) == (0, 0, 0) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{q}: {data} payloads, {done} done ids, {} meta keys left",
+                metas.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let workers: Vec<String> = redis::cmd("ZRANGE")
             .arg(format!("{q}:workers"))
             .arg(0)

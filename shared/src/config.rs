@@ -88,6 +88,8 @@ pub struct Config {
     /// A job handed to the queue this long ago that has not started is pushed again (same
     /// push key: a no-op unless the queue lost the message).
     pub repush_after: Duration,
+    /// How often the queue's records of finished tasks are deleted.
+    pub cleanup_interval: Duration,
     pub max_file_bytes: u64,
 }
 
@@ -208,6 +210,9 @@ impl Config {
         let repush_after = parse_or(&mut errs, &get, "REPUSH_AFTER_SECS", 60u64, |v| {
             parse_ranged(v, 1, 86_400)
         });
+        let cleanup_secs = parse_or(&mut errs, &get, "CLEANUP_INTERVAL_SECS", 300u64, |v| {
+            parse_ranged(v, 1, 86_400)
+        });
         let max_file_bytes = parse_or(&mut errs, &get, "MAX_FILE_BYTES", 1_048_576u64, |v| {
             parse_ranged(v, 1, 1 << 30)
         });
@@ -247,6 +252,7 @@ impl Config {
                 shutdown_grace: Duration::from_secs(shutdown_grace),
                 relay_interval: Duration::from_millis(relay_ms),
                 repush_after: Duration::from_secs(repush_after),
+                cleanup_interval: Duration::from_secs(cleanup_secs),
                 max_file_bytes,
             }),
             _ => Err(errs),

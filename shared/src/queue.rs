@@ -159,6 +159,52 @@ impl Queues {
         unreachable!("a queue backend is always configured")
     }
 
+    /// Deletes the queue's own records of finished tasks (our jobs table keeps the real
+    /// record): apalis keeps every payload, result and metadata hash forever otherwise.
+    /// Returns how many tasks were cleaned.
+    pub async fn cleanup_finished(&self) -> Result<u64, QueueError> {
+        const BATCH: u64 = 1000;
+        let mut cleaned = 0;
+        for kind in JobKind::ALL {
+            let queue = self.name(kind);
+            match &self.backend {
+                Backend::Redis(conn) => {
+                    let mut conn = conn.clone();
+                    let config = apalis_redis::Config::default().queue(&queue);
+                    let script = redis::Script::new(include_str!("queue_lua/cleanup_done.lua"));
+                    loop {
+                        let n: u64 = script
+                            .key(config.done_jobs_set())
+                            .key(config.job_data_hash())
+                            .arg(config.job_meta_hash())
+                            .arg(BATCH)
+                            .invoke_async(&mut conn)
+                            .await
+                            .map_err(|e| QueueError::Redis(e.to_string()))?;
+                        cleaned += n;
+                        if n < BATCH {
+                            break;
+                        }
+                    }
+                }
+                Backend::Sqlite(pool) => {
+                    // Finished a minute ago or more: a task just acknowledged may still be
+                    // in the middle of its bookkeeping.
+                    let res = sea_orm::sqlx::query(
+                        "DELETE FROM Jobs WHERE job_type = ?1 AND status IN ('Done', 'Killed') \
+                         AND done_at < strftime('%s', 'now') - 60",
+                    )
+                    .bind(&queue)
+                    .execute(pool)
+                    .await
+                    .map_err(|e| QueueError::Sqlite(e.to_string()))?;
+                    cleaned += res.rows_affected();
+                }
+            }
+        }
+        Ok(cleaned)
+    }
+
     /// Round trip to the queue backend; returns its latency.
     pub async fn ping(&self) -> Result<Duration, QueueError> {
         let start = Instant::now();

@@ -84,17 +84,39 @@ pub async fn relay_once(db: &Db, queues: &Queues) -> Result<usize, String> {
     Ok(pushed)
 }
 
-/// Runs [`relay_once`] every `interval` until `stop` is cancelled, and [`repush_stale`] every `repush_after`.
-pub async fn run(db: Db, queues: Queues, interval: Duration, repush_after: Duration, stop: CancellationToken) {
-    let mut last_repush = Instant::now();
-    let repush_age = chrono::Duration::from_std(repush_after).unwrap_or(chrono::Duration::MAX);
+/// How often the relay does each of its chores.
+#[derive(Clone, Copy, Debug)]
+pub struct RelaySettings {
+    /// Outbox pushes and the lease reaper.
+    pub interval: Duration,
+    /// Re-push of jobs enqueued this long ago that have not started.
+    pub repush_after: Duration,
+    /// Cleanup of the queue's records of finished tasks.
+    pub cleanup_every: Duration,
+}
+
+impl From<&crate::config::Config> for RelaySettings {
+    fn from(cfg: &crate::config::Config) -> Self {
+        RelaySettings {
+            interval: cfg.relay_interval,
+            repush_after: cfg.repush_after,
+            cleanup_every: cfg.cleanup_interval,
+        }
+    }
+}
+
+/// Runs [`relay_once`] every `interval` until `stop` is cancelled; [`repush_stale`] and the
+/// queue cleanup at their own, longer periods.
+pub async fn run(db: Db, queues: Queues, settings: RelaySettings, stop: CancellationToken) {
+    let (mut last_repush, mut last_cleanup) = (Instant::now(), Instant::now());
+    let repush_age = chrono::Duration::from_std(settings.repush_after).unwrap_or(chrono::Duration::MAX);
     loop {
         match relay_once(&db, &queues).await {
             Ok(n) if n > 0 => tracing::info!(pushed = n, "relay enqueued jobs from the outbox"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "relay pass failed"),
         }
-        if last_repush.elapsed() >= repush_after {
+        if last_repush.elapsed() >= settings.repush_after {
             last_repush = Instant::now();
             match repush_stale(&db, &queues, repush_age).await {
                 Ok(n) if n > 0 => tracing::warn!(repushed = n, "re-pushed jobs whose queue message may have been lost"),
@@ -102,9 +124,17 @@ pub async fn run(db: Db, queues: Queues, interval: Duration, repush_after: Durat
                 Err(e) => tracing::warn!(error = %e, "re-push of stale jobs failed"),
             }
         }
+        if last_cleanup.elapsed() >= settings.cleanup_every {
+            last_cleanup = Instant::now();
+            match queues.cleanup_finished().await {
+                Ok(n) if n > 0 => tracing::debug!(cleaned = n, "cleaned finished tasks from the queue"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "queue cleanup failed"),
+            }
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(settings.interval) => {}
         }
     }
 }
