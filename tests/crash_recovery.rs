@@ -128,3 +128,53 @@ async fn sigterm_hands_back_what_does_not_finish_in_time() {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 1, "{job}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timeouts_are_retried_with_backoff_then_succeed_or_go_dead() {
+    let work = tempfile::tempdir().unwrap();
+    // Two slow checkouts (a large file each), a 1-second analysis timeout, two attempts.
+    let repos = slow_repos(work.path(), 2, 500);
+    let s = stack(
+        work.path(),
+        &[
+            ("ANALYSIS_TIMEOUT_SECS", "1".to_owned()),
+            ("ANALYSIS_MAX_ATTEMPTS", "2".to_owned()),
+        ],
+    )
+    .await;
+    let _w = worker(work.path(), &s.env, "w");
+    let recovers = s.api.submit("analysis", &repos[0]).await;
+    let stays_slow = s.api.submit("analysis", &repos[1]).await;
+
+    // The first attempt times out: the job waits for its retry...
+    let job = wait_for_job(&s.api, "retrying", Duration::from_secs(60), |j| {
+        j["id"] == recovers.as_str()
+    })
+    .await;
+    assert!(job["error"].as_str().unwrap().contains("timed out"), "{job}");
+    // ...and once the checkout is fast again, the retry succeeds.
+    std::fs::remove_file(repos[0].join("notes.txt")).unwrap();
+    let job = s.api.wait_done(&recovers, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(job["history"].as_array().unwrap().len(), 1, "{job}");
+
+    // The other times out on every attempt: dead after ANALYSIS_MAX_ATTEMPTS, every error kept.
+    let job = s.api.wait_done(&stays_slow, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "dead", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert!(
+        job["error"].as_str().unwrap().starts_with("gave up after 2 attempts"),
+        "{job}"
+    );
+    let history = job["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{job}");
+    assert!(
+        history
+            .iter()
+            .all(|h| h["error"].as_str().unwrap().contains("timed out")),
+        "{job}"
+    );
+    let (_, dead) = s.api.get("/v1/dead-jobs").await;
+    assert_eq!(dead["jobs"].as_array().unwrap().len(), 1);
+}

@@ -86,3 +86,42 @@ async fn messages_lost_with_redis_are_pushed_again() {
         assert_eq!(job["attempts"], 1, "{job}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_stall_longer_than_half_a_second_does_not_stop_the_pool() {
+    // redis-rs's default 500 ms response timeout turns a slow answer into a fatal stream error
+    // that stops apalis-redis workers (apalis-redis#76). Block Redis for 3 s mid-run.
+    let redis = OwnRedis::start();
+    let work = tempfile::tempdir().unwrap();
+    let repos = fixture_repos(work.path(), 20);
+    let (env, port) = setup(&redis, work.path(), &[]).await;
+    let mut api_proc = Proc::spawn(work.path(), &["api"], &env);
+    let worker = Proc::spawn(work.path(), &["worker"], &env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut api_proc).await;
+    let mut ids = Vec::new();
+    for dir in &repos[..10] {
+        ids.push(api.submit("sync", dir).await);
+    }
+    let url = redis.url();
+    let stall = tokio::task::spawn_blocking(move || {
+        let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: () = redis::cmd("DEBUG").arg("SLEEP").arg(3).query(&mut conn).unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for dir in &repos[10..] {
+        ids.push(api.submit("sync", dir).await);
+    }
+    stall.await.unwrap();
+    for id in &ids {
+        let job = api.wait_done(id, Duration::from_secs(60)).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "{job}");
+    }
+    // The stall did not stop (and force a restart of) any worker of the pool.
+    let log = worker.log_text();
+    assert!(
+        !log.contains("worker stopped with an error"),
+        "the pool stopped during the stall:\n{log}"
+    );
+}

@@ -333,6 +333,8 @@ impl OwnRedis {
                 "",
                 "--appendonly",
                 "no",
+                "--enable-debug-command",
+                "local",
             ])
             .arg("--dir")
             .arg(self.dir.path())
