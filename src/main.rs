@@ -1,5 +1,7 @@
 //! `autodevops`: one binary for every role (like `sidekiq` or `celery worker`).
 
+mod autoscale;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -33,6 +35,8 @@ enum Command {
     Worker,
     /// Applies pending database migrations and creates the queue tables, then exits.
     Migrate,
+    /// Sizes the worker pool on queue depth through a scale command (kubectl, railway, …).
+    Autoscale(autoscale::AutoscaleArgs),
     /// The dead-letter queue: list, replay or purge dead jobs (for runbooks).
     Dlq {
         #[command(subcommand)]
@@ -119,6 +123,10 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
     let queues = Queues::connect(&cfg, &db).await.context("queue")?;
     match command {
         Command::Migrate => migrate(&db, &queues).await,
+        Command::Autoscale(args) => {
+            require_migrated(&db).await?;
+            autoscale::run(args, &db, shutdown_token()).await
+        }
         Command::Dlq { action } => {
             require_migrated(&db).await?;
             dlq(action, &db, &queues).await

@@ -47,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .configure(routes::health::configure)
     .configure(routes::jobs::configure)
+    .configure(routes::queues::configure)
     .default_service(web::to(|req: actix_web::HttpRequest| async move {
         Err::<actix_web::HttpResponse, _>(ApiError::NotFound(format!("route {} {}", req.method(), req.path())))
     }));

@@ -35,3 +35,20 @@ pub fn metrics_handle() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// Sets the queue-depth gauges: `autodevops_queue_depth{queue,state}` and
+/// `autodevops_queue_oldest_pending_age_seconds{queue}`.
+pub fn record_depth(depth: &std::collections::BTreeMap<crate::domain::JobKind, crate::db::jobs::QueueDepth>) {
+    for (kind, d) in depth {
+        let queue = kind.queue();
+        for (state, n) in [
+            ("pending", d.pending),
+            ("running", d.running),
+            ("scheduled", d.scheduled),
+            ("dead", d.dead),
+        ] {
+            metrics::gauge!("autodevops_queue_depth", "queue" => queue, "state" => state).set(n as f64);
+        }
+        metrics::gauge!("autodevops_queue_oldest_pending_age_seconds", "queue" => queue).set(d.oldest_pending_age_s);
+    }
+}

@@ -32,7 +32,8 @@ fn check<E: std::fmt::Display>(res: Result<Duration, E>, extra: Value) -> (bool,
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
-async fn ready(state: web::Data<AppState>) -> HttpResponse {
+/// Checks every dependency; sets `autodevops_ready`.
+async fn readiness(state: &AppState) -> (bool, Value) {
     let timed_out = || "no answer within 3 s".to_owned();
     let (db, queue) = futures::join!(
         tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()),
@@ -54,18 +55,28 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         json!({ "backend": state.queues.backend_name() }),
     );
     let ok = db_ok && queue_ok;
+    metrics::gauge!("autodevops_ready").set(if ok { 1.0 } else { 0.0 });
     let body = json!({
         "status": if ok { "ready" } else { "unavailable" },
         "checks": { "database": db, "queue": queue },
     });
-    if ok {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
+    (ok, body)
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match readiness(&state).await {
+        (true, body) => HttpResponse::Ok().json(body),
+        (false, body) => HttpResponse::ServiceUnavailable().json(body),
     }
 }
 
+/// Refreshes the gauges that are read on demand (readiness, queue depth), then renders.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (_, depth) = futures::join!(readiness(&state), shared::db::jobs::depth(&state.db.conn));
+    match depth {
+        Ok(depth) => shared::telemetry::record_depth(&depth),
+        Err(e) => tracing::warn!(error = %e, "queue depth unavailable for /metrics"),
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -417,3 +417,63 @@ pub async fn touch_enqueued(db: &impl ConnectionTrait, id: &str) -> Result<(), D
         .await?;
     Ok(())
 }
+
+/// Depth of one queue, from the jobs table (the source of truth: it also counts jobs waiting
+/// in the outbox while the queue backend is down).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Ready to run now (queued, or a retry that is due).
+    pub pending: u64,
+    pub running: u64,
+    /// Retries waiting for their backoff to pass.
+    pub scheduled: u64,
+    pub dead: u64,
+    /// Seconds since the longest-waiting pending job became pending (0 when none).
+    pub oldest_pending_age_s: f64,
+}
+
+/// Depth of every queue in one grouped query.
+pub async fn depth(db: &impl ConnectionTrait) -> Result<std::collections::BTreeMap<JobKind, QueueDepth>, DbError> {
+    use sea_orm::sea_query::Func;
+    let now = Utc::now();
+    let due = Condition::any().add(C::RunAfter.is_null()).add(C::RunAfter.lte(now));
+    // "ready": 1 when the row is runnable now, 0 when it waits for a backoff.
+    let ready: Expr = Expr::case(due, 1).finally(0).into();
+    let oldest: Expr = Func::min(Expr::col(C::UpdatedAt)).into();
+    let rows: Vec<(String, String, i32, i64, Option<DateTime<Utc>>)> = Jobs::find()
+        .select_only()
+        .column(C::Kind)
+        .column(C::Status)
+        .column_as(ready.clone(), "ready")
+        .column_as(Expr::col(C::Id).count(), "n")
+        .column_as(oldest, "oldest")
+        .filter(C::Status.is_in(["queued", "retrying", "running", "dead"]))
+        .group_by(C::Kind)
+        .group_by(C::Status)
+        .group_by(ready)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: std::collections::BTreeMap<JobKind, QueueDepth> =
+        JobKind::ALL.into_iter().map(|k| (k, QueueDepth::default())).collect();
+    for (kind, status, ready, n, oldest) in rows {
+        let Some(d) = kind.parse::<JobKind>().ok().and_then(|k| out.get_mut(&k)) else {
+            continue;
+        };
+        let n = n as u64;
+        match (status.as_str(), ready == 1) {
+            ("queued", _) | ("retrying", true) => {
+                d.pending += n;
+                if let Some(t) = oldest {
+                    let age = Ord::max((now - t).num_milliseconds(), 0) as f64 / 1000.0;
+                    d.oldest_pending_age_s = f64::max(d.oldest_pending_age_s, age);
+                }
+            }
+            ("retrying", false) => d.scheduled += n,
+            ("running", _) => d.running += n,
+            ("dead", _) => d.dead += n,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
