@@ -32,7 +32,12 @@ enum Command {
     /// The HTTP API and the outbox relay only; run workers separately.
     Api(BindArgs),
     /// A worker process: takes jobs from the analysis, sync and ci_gen queues.
-    Worker,
+    Worker {
+        /// Serve /health, /ready and /metrics here (env WORKER_HEALTH_ADDR), for probes and
+        /// Prometheus; off when unset.
+        #[arg(long, env = "WORKER_HEALTH_ADDR", value_name = "ADDR")]
+        health_bind: Option<SocketAddr>,
+    },
     /// Applies pending database migrations and creates the queue tables, then exits.
     Migrate,
     /// Sizes the worker pool on queue depth through a scale command (kubectl, railway, …).
@@ -152,13 +157,18 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             relay.await.context("relay task")?;
             api.context("API server")
         }
-        Command::Worker => {
+        Command::Worker { health_bind } => {
             require_migrated(&db).await?;
             let stop = shutdown_token();
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
+            let health = health_bind
+                .map(|addr| tokio::spawn(api::serve_health(app_state(&cfg, &db, &queues), addr, stop.clone())));
             let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
+            if let Some(h) = health {
+                h.await.context("health endpoint task")?.context("health endpoint")?;
+            }
             Ok(pool?)
         }
     }

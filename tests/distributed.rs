@@ -35,9 +35,13 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
     assert!(status.success(), "migrate");
 
     let mut api_proc = Proc::spawn(work.path(), &["api"], &env);
+    // The second worker also serves its probes and metrics.
+    let health_port = free_port();
+    let mut env_with_health = env.clone();
+    env_with_health.push(("WORKER_HEALTH_ADDR", format!("127.0.0.1:{health_port}")));
     let workers = [
         Proc::spawn(work.path(), &["worker"], &env),
-        Proc::spawn(work.path(), &["worker"], &env),
+        Proc::spawn(work.path(), &["worker"], &env_with_health),
     ];
     let api = Api::new(port);
     api.wait_healthy(&mut api_proc).await;
@@ -148,5 +152,21 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
 
     let (_, listed) = api.get("/v1/jobs?status=queued").await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 0);
+    // The worker's own endpoints: alive, ready, and its job counters for Prometheus.
+    let worker_http = Api::new(health_port);
+    assert_eq!(worker_http.get("/health").await.0, 200);
+    let (status, ready) = worker_http.get("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+    let metrics = reqwest::get(format!("{}/metrics", worker_http.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("autodevops_jobs_total{queue=\"analysis\",outcome=\"succeeded\"}"),
+        "{metrics}"
+    );
+    assert_eq!(worker_http.get("/v1/jobs").await.0, 404, "the worker serves no API");
     drop(workers);
 }

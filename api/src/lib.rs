@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod routes;
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -71,18 +72,34 @@ async fn observe(
 /// Serves the API on `cfg.bind_addr` until `stop` is cancelled, then finishes in-flight requests.
 pub async fn serve(state: AppState, stop: CancellationToken) -> std::io::Result<()> {
     let addr = state.cfg.bind_addr;
+    run_server(state, addr, stop, configure, "API").await
+}
+
+/// Serves only `/health`, `/ready` and `/metrics` on `addr`: a worker process's probes and
+/// scrape target.
+pub async fn serve_health(state: AppState, addr: SocketAddr, stop: CancellationToken) -> std::io::Result<()> {
+    run_server(state, addr, stop, routes::health::configure, "health endpoint").await
+}
+
+async fn run_server(
+    state: AppState,
+    addr: SocketAddr,
+    stop: CancellationToken,
+    routes: fn(&mut web::ServiceConfig),
+    what: &'static str,
+) -> std::io::Result<()> {
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .wrap(from_fn(observe))
-            .configure(configure)
+            .configure(routes)
     })
     .disable_signals()
     .shutdown_timeout(30)
     .bind(addr)?
     .run();
-    tracing::info!(%addr, "API listening");
+    tracing::info!(%addr, "{what} listening");
     let handle = server.handle();
     tokio::spawn(async move {
         stop.cancelled().await;
