@@ -40,12 +40,33 @@ enum Command {
     },
     /// Applies pending database migrations and creates the queue tables, then exits.
     Migrate,
+    /// Benchmarks (see docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Sizes the worker pool on queue depth through a scale command (kubectl, railway, …).
     Autoscale(autoscale::AutoscaleArgs),
     /// The dead-letter queue: list, replay or purge dead jobs (for runbooks).
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchWhat {
+    /// No-op jobs through the Redis queue layer: enqueue N in bulk, drain them, print one JSON
+    /// line (needs REDIS_URL).
+    Queue {
+        #[arg(long, default_value_t = 20_000)]
+        jobs: u64,
+        /// Jobs in flight per worker.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// apalis workers draining the queue in this process.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
     },
 }
 
@@ -124,6 +145,21 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
+    if let Command::Bench {
+        what: BenchWhat::Queue {
+            jobs,
+            concurrency,
+            workers,
+        },
+    } = command
+    {
+        let url = cfg.redis_url().context("bench queue needs REDIS_URL")?;
+        let report = worker::bench::queue(url, jobs, concurrency, workers)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
     let db = Db::connect(&cfg.database_url).await.context("database")?;
     let queues = Queues::connect(&cfg, &db).await.context("queue")?;
     match command {
@@ -132,6 +168,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             require_migrated(&db).await?;
             autoscale::run(args, &db, shutdown_token()).await
         }
+        Command::Bench { .. } => unreachable!("handled before connecting"),
         Command::Dlq { action } => {
             require_migrated(&db).await?;
             dlq(action, &db, &queues).await

@@ -1,6 +1,7 @@
 //! The worker pool: one apalis worker per queue (`analysis`, `sync`, `ci_gen`), each running
 //! up to WORKER_CONCURRENCY jobs at once, on Redis or on the embedded SQLite queue.
 
+pub mod bench;
 mod error;
 mod jobs;
 pub mod runner;
@@ -21,7 +22,7 @@ pub use runner::WorkerState;
 
 /// How often an idle worker polls its queue.
 const POLL_SQLITE: Duration = Duration::from_millis(200);
-const POLL_REDIS: Duration = Duration::from_millis(250);
+pub(crate) const POLL_REDIS: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
