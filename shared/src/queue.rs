@@ -159,6 +159,22 @@ impl Queues {
         unreachable!("a queue backend is always configured")
     }
 
+    /// Promotes due jobs from Redis's scheduled set to the active list in bounded chunks
+    /// (see `queue_lua/promote_due.lua`); a no-op on SQLite. Returns how many moved.
+    pub async fn promote_due(&self) -> Result<u64, QueueError> {
+        let Backend::Redis(conn) = &self.backend else {
+            return Ok(0);
+        };
+        let mut moved = 0;
+        for kind in JobKind::ALL {
+            let config = apalis_redis::Config::default().queue(self.name(kind));
+            moved += promote_due(conn.clone(), &config)
+                .await
+                .map_err(|e| QueueError::Redis(e.to_string()))?;
+        }
+        Ok(moved)
+    }
+
     /// Deletes the queue's own records of finished tasks (our jobs table keeps the real
     /// record): apalis keeps every payload, result and metadata hash forever otherwise.
     /// Returns how many tasks were cleaned.
@@ -224,5 +240,29 @@ impl Queues {
             }
         }
         Ok(start.elapsed())
+    }
+}
+
+/// Promotes every due job of one apalis-redis queue, at most 1,000 per script call.
+pub async fn promote_due(mut conn: ConnectionManager, config: &apalis_redis::Config) -> Result<u64, redis::RedisError> {
+    const CHUNK: u64 = 1000;
+    let script = redis::Script::new(include_str!("queue_lua/promote_due.lua"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut moved = 0;
+    loop {
+        let n: u64 = script
+            .key(config.scheduled_jobs_set())
+            .key(config.active_jobs_list())
+            .key(config.signal_list())
+            .arg(now)
+            .arg(CHUNK)
+            .invoke_async(&mut conn)
+            .await?;
+        moved += n;
+        if n < CHUNK {
+            return Ok(moved);
+        }
     }
 }

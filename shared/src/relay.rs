@@ -65,6 +65,9 @@ pub async fn repush_stale(db: &Db, queues: &Queues, older_than: chrono::Duration
 
 /// One pass: reap expired leases, then push what is due. Returns how many were pushed.
 pub async fn relay_once(db: &Db, queues: &Queues) -> Result<usize, String> {
+    if let Err(e) = queues.promote_due().await {
+        tracing::warn!(error = %e, "could not promote due jobs");
+    }
     let reaped = jobs::reap_expired_leases(&db.conn).await.map_err(|e| e.to_string())?;
     if reaped > 0 {
         tracing::warn!(reaped, "returned jobs with expired leases to the queue");

@@ -66,6 +66,10 @@ pub async fn queue(redis_url: &str, jobs: u64, concurrency: usize, workers: usiz
             .collect();
         seq += chunk.len() as u64;
         storage.push_bulk(chunk).await.map_err(|e| e.to_string())?;
+        // What the relay does in production: keep apalis-redis's scheduled set small.
+        shared::queue::promote_due(conn.clone(), storage.get_config())
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let enqueue_secs = started.elapsed().as_secs_f64();
 
@@ -109,14 +113,11 @@ pub async fn queue(redis_url: &str, jobs: u64, concurrency: usize, workers: usiz
     let outcome = tokio::time::timeout(Duration::from_secs(600), run).await;
     let drain_secs = drain_started.elapsed().as_secs_f64();
     cleanup(conn, &queue).await;
+    let drained = done.load(Ordering::Relaxed);
     match outcome {
-        Err(_) => {
-            return Err(format!(
-                "drained {} of {jobs} jobs in 600 s",
-                done.load(Ordering::Relaxed)
-            ));
-        }
+        Err(_) => return Err(format!("drained {drained} of {jobs} jobs in 600 s")),
         Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Ok(())) if drained < jobs => return Err(format!("workers stopped after {drained} of {jobs} jobs")),
         Ok(Ok(())) => {}
     }
     let mut lat =
