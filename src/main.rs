@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
-use shared::config::Config;
+use shared::config::{Config, HttpRole};
 use shared::db::Db;
 use shared::queue::Queues;
 use tokio_util::sync::CancellationToken;
@@ -115,11 +115,11 @@ struct BindArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(BindArgs { bind: None }));
-    let bind = match &command {
-        Command::Serve(b) | Command::Api(b) => b.bind,
+    let http = match &command {
+        Command::Serve(b) | Command::Api(b) => Some(HttpRole { bind: b.bind }),
         _ => None,
     };
-    let cfg = match Config::from_env().and_then(|c| c.with_bind(bind)) {
+    let cfg = match Config::from_env(http) {
         Ok(c) => c,
         Err(errs) => {
             eprintln!("autodevops: {errs}");

@@ -8,7 +8,16 @@ mod common;
 fn a_burst_of_10k_jobs_drains_completely() {
     let work = tempfile::tempdir().unwrap();
     let out = common::command(work.path(), &[("REDIS_URL", common::redis_url())])
-        .args(["bench", "queue", "--jobs", "10000", "--concurrency", "32", "--workers", "2"])
+        .args([
+            "bench",
+            "queue",
+            "--jobs",
+            "10000",
+            "--concurrency",
+            "32",
+            "--workers",
+            "2",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -282,6 +282,13 @@ fn invalid_config_exits_2_listing_every_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("API_KEYS"));
 
+    // Roles that serve no API do not need keys, whatever BIND_ADDR says (one image, one env).
+    let out = common::command(work.path(), &[("BIND_ADDR", "0.0.0.0:8080".into())])
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     // A malformed Postgres URL alone is enough.
     let out = common::command(
         work.path(),

@@ -93,6 +93,12 @@ pub struct Config {
     pub max_file_bytes: u64,
 }
 
+/// A role that serves the API, and the `--bind` address it was given (over BIND_ADDR).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpRole {
+    pub bind: Option<SocketAddr>,
+}
+
 /// Attempts and timeout of one queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueLimits {
@@ -123,13 +129,22 @@ impl Config {
         self.redis_url.as_ref().map(|s| s.expose_secret())
     }
 
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Config, ConfigErrors> {
-        Self::from_vars(std::env::vars())
+    /// Reads the process environment for a role; `http` describes the API it serves, if any.
+    pub fn from_env(http: Option<HttpRole>) -> Result<Config, ConfigErrors> {
+        Self::from_vars_for(std::env::vars(), http)
     }
 
-    /// Reads configuration from the given variables (tests pass their own).
+    /// Reads configuration for a role serving the API (tests pass their own variables).
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigErrors> {
+        Self::from_vars_for(vars, Some(HttpRole::default()))
+    }
+
+    /// Reads configuration from the given variables. With `http`, the API's bind address is
+    /// checked against the API keys (an open API binds to loopback only).
+    pub fn from_vars_for(
+        vars: impl IntoIterator<Item = (String, String)>,
+        http: Option<HttpRole>,
+    ) -> Result<Config, ConfigErrors> {
         let env: HashMap<String, String> = vars.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect();
         let mut errs = ConfigErrors::default();
         let get = |k: &str| env.get(k).map(|v| v.trim().to_owned());
@@ -226,7 +241,8 @@ impl Config {
                 "is required with a Postgres DATABASE_URL (the embedded queue lives in the SQLite file)",
             );
         }
-        if api_keys.is_empty() && !bind_addr.ip().is_loopback() {
+        let bind_addr = http.and_then(|h| h.bind).unwrap_or(bind_addr);
+        if http.is_some() && api_keys.is_empty() && !bind_addr.ip().is_loopback() {
             errs.push(
                 "API_KEYS",
                 format!(
@@ -257,25 +273,6 @@ impl Config {
             }),
             _ => Err(errs),
         }
-    }
-
-    /// Overrides the bind address (the `--bind` flag) and re-checks the loopback rule.
-    pub fn with_bind(mut self, bind: Option<SocketAddr>) -> Result<Config, ConfigErrors> {
-        if let Some(addr) = bind {
-            self.bind_addr = addr;
-        }
-        if self.api_keys.is_empty() && !self.bind_addr.ip().is_loopback() {
-            let mut errs = ConfigErrors::default();
-            errs.push(
-                "API_KEYS",
-                format!(
-                    "must be set to bind {}: without API keys the API is open and only binds to loopback (127.0.0.1)",
-                    self.bind_addr
-                ),
-            );
-            return Err(errs);
-        }
-        Ok(self)
     }
 }
 
@@ -443,6 +440,20 @@ mod tests {
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
         let short = cfg(&[("API_KEYS", "tiny-secret")]).unwrap_err();
         assert!(!short.to_string().contains("tiny-secret"));
+    }
+
+    #[test]
+    fn only_roles_serving_the_api_need_keys_to_bind_publicly() {
+        let vars = || [("BIND_ADDR".to_owned(), "0.0.0.0:8080".to_owned())];
+        assert!(
+            Config::from_vars_for(vars(), None).is_ok(),
+            "a worker or migrate binds nothing"
+        );
+        let err = Config::from_vars_for(vars(), Some(HttpRole::default())).unwrap_err();
+        assert_eq!(err.0[0].0, "API_KEYS");
+        let public = "0.0.0.0:9000".parse().ok();
+        let err = Config::from_vars_for([], Some(HttpRole { bind: public })).unwrap_err();
+        assert!(err.to_string().contains("0.0.0.0:9000"), "{err}");
     }
 
     #[test]

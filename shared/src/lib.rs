@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod dlq;
 pub mod domain;
+pub mod models;
 pub mod queue;
 pub mod relay;
 pub mod telemetry;

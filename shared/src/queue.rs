@@ -4,6 +4,8 @@
 //! Messages carry only a job id ([`JobMessage`]); the jobs table decides status, attempts and
 //! backoff, so a message delivered twice is harmless (see `db::jobs::claim`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use apalis::prelude::{TaskBuilder, TaskSink};
@@ -21,6 +23,8 @@ pub enum QueueError {
     Redis(String),
     #[error("sqlite queue: {0}")]
     Sqlite(String),
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
     #[error("the embedded queue needs a SQLite database (set REDIS_URL to use Postgres)")]
     NoSqlite,
 }
@@ -36,6 +40,20 @@ enum Backend {
 pub struct Queues {
     backend: Backend,
     prefix: String,
+    /// When a push last failed (ms since the epoch): for a moment after, pushes fail fast
+    /// instead of each waiting on reconnect attempts.
+    last_failure_ms: Arc<AtomicU64>,
+}
+
+/// A push that takes longer counts as failed: the job stays in the outbox.
+const PUSH_TIMEOUT: Duration = Duration::from_millis(500);
+/// After a failed push, pushes fail at once for this long.
+const FAIL_FAST_FOR: Duration = Duration::from_secs(1);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl std::fmt::Debug for Queues {
@@ -74,6 +92,7 @@ impl Queues {
             None => Backend::Sqlite(db.sqlite.clone().ok_or(QueueError::NoSqlite)?),
         };
         Ok(Queues {
+            last_failure_ms: Arc::new(AtomicU64::new(0)),
             backend,
             prefix: cfg.queue_prefix.clone(),
         })
@@ -145,6 +164,21 @@ impl Queues {
     /// while the queue still remembers it is a no-op, so the relay can re-push a job whose
     /// message may have been lost (Redis restarted empty) without doubling it when it was not.
     pub async fn push(&self, kind: JobKind, job_id: &str, push_key: &str) -> Result<(), QueueError> {
+        let since_failure = now_ms().saturating_sub(self.last_failure_ms.load(Ordering::Relaxed));
+        if since_failure < FAIL_FAST_FOR.as_millis() as u64 {
+            return Err(QueueError::Unavailable("failed moments ago".into()));
+        }
+        let res = match tokio::time::timeout(PUSH_TIMEOUT, self.push_now(kind, job_id, push_key)).await {
+            Ok(res) => res,
+            Err(_) => Err(QueueError::Unavailable(format!("no answer within {PUSH_TIMEOUT:?}"))),
+        };
+        if res.is_err() {
+            self.last_failure_ms.store(now_ms(), Ordering::Relaxed);
+        }
+        res
+    }
+
+    async fn push_now(&self, kind: JobKind, job_id: &str, push_key: &str) -> Result<(), QueueError> {
         let task = TaskBuilder::new(JobMessage {
             job_id: job_id.to_owned(),
         })

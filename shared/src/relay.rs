@@ -32,6 +32,7 @@ pub async fn enqueue(db: &Db, queues: &Queues, job: &Job) -> Result<bool, String
     {
         return Ok(false); // someone else pushed it, or it is no longer due
     }
+    // A queue that is down or slow fails fast (see `Queues::push`): the job stays in the outbox.
     if let Err(e) = queues.push(kind, &job.id, &push_key(job)).await {
         let _ = jobs::unmark_enqueued(&db.conn, &job.id).await;
         return Err(e.to_string());

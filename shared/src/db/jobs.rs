@@ -432,6 +432,9 @@ pub struct QueueDepth {
     pub oldest_pending_age_s: f64,
 }
 
+/// kind, status, ready (1/0), count, oldest `updated_at`.
+type DepthRow = (String, String, i32, i64, Option<DateTime<Utc>>);
+
 /// Depth of every queue in one grouped query.
 pub async fn depth(db: &impl ConnectionTrait) -> Result<std::collections::BTreeMap<JobKind, QueueDepth>, DbError> {
     use sea_orm::sea_query::Func;
@@ -440,7 +443,7 @@ pub async fn depth(db: &impl ConnectionTrait) -> Result<std::collections::BTreeM
     // "ready": 1 when the row is runnable now, 0 when it waits for a backoff.
     let ready: Expr = Expr::case(due, 1).finally(0).into();
     let oldest: Expr = Func::min(Expr::col(C::UpdatedAt)).into();
-    let rows: Vec<(String, String, i32, i64, Option<DateTime<Utc>>)> = Jobs::find()
+    let rows: Vec<DepthRow> = Jobs::find()
         .select_only()
         .column(C::Kind)
         .column(C::Status)
