@@ -47,7 +47,15 @@ fn worker(work: &std::path::Path, env: &[(&'static str, String)], host: &str) ->
 async fn worker_killed_mid_job_ten_times_loses_nothing() {
     let work = tempfile::tempdir().unwrap();
     let repos = slow_repos(work.path(), 100, 40);
-    let s = stack(work.path(), &[("WORKER_CONCURRENCY", "2".to_owned())]).await;
+    // The same job can be cut off several times in a row: allow it more attempts than kills.
+    let s = stack(
+        work.path(),
+        &[
+            ("WORKER_CONCURRENCY", "2".to_owned()),
+            ("JOB_MAX_ATTEMPTS", "15".to_owned()),
+        ],
+    )
+    .await;
     let mut victim = worker(work.path(), &s.env, "victim");
     let mut ids = Vec::new();
     for (i, dir) in repos.iter().enumerate() {

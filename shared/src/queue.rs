@@ -141,19 +141,7 @@ impl Queues {
     /// A Redis storage for `kind`'s queue, if this is the Redis backend.
     pub fn redis_storage(&self, kind: JobKind) -> Option<RedisStorage<JobMessage>> {
         match &self.backend {
-            Backend::Redis(conn) => {
-                let config = apalis_redis::Config::default()
-                    .queue(self.name(kind))
-                    .heartbeat_interval(REDIS_HEARTBEAT)
-                    .missed_heartbeats(MISSED_HEARTBEATS)
-                    // apalis 1.0 only acknowledges a task when results are persisted: without
-                    // this, finished tasks stay in the worker's in-flight set forever. Our
-                    // handler's result is `()`; real results live in the jobs table.
-                    .persist_results(true)
-                    // Push keys are remembered this long (apalis-redis ignores them without a TTL).
-                    .idempotency_ttl(Some(PUSH_KEY_TTL));
-                Some(RedisStorage::new(conn.clone()).with_config(config))
-            }
+            Backend::Redis(conn) => Some(RedisStorage::new(conn.clone()).with_config(redis_config(&self.name(kind)))),
             Backend::Sqlite(_) => None,
         }
     }
@@ -201,7 +189,7 @@ impl Queues {
         };
         let mut moved = 0;
         for kind in JobKind::ALL {
-            let config = apalis_redis::Config::default().queue(self.name(kind));
+            let config = redis_config(&self.name(kind));
             moved += promote_due(conn.clone(), &config)
                 .await
                 .map_err(|e| QueueError::Redis(e.to_string()))?;
@@ -220,7 +208,7 @@ impl Queues {
             match &self.backend {
                 Backend::Redis(conn) => {
                     let mut conn = conn.clone();
-                    let config = apalis_redis::Config::default().queue(&queue);
+                    let config = redis_config(&queue);
                     let script = redis::Script::new(include_str!("queue_lua/cleanup_done.lua"));
                     loop {
                         let n: u64 = script
@@ -299,4 +287,24 @@ pub async fn promote_due(mut conn: ConnectionManager, config: &apalis_redis::Con
             return Ok(moved);
         }
     }
+}
+
+/// How every apalis-redis queue of ours is configured (the pool and the benchmark alike).
+pub fn redis_config(queue: &str) -> apalis_redis::Config {
+    apalis_redis::Config::default()
+        .queue(queue)
+        .heartbeat_interval(REDIS_HEARTBEAT)
+        .missed_heartbeats(MISSED_HEARTBEATS)
+        // apalis 1.0 only acknowledges a task when results are persisted: without this,
+        // finished tasks stay in the worker's in-flight set forever. Our handler's result is
+        // `()`; real results live in the jobs table.
+        .persist_results(true)
+        // Redis-side task leases cost a round trip per task (a tenth of the throughput,
+        // measured: docs/benchmarks.md); the jobs table's claim already makes sure a job runs
+        // once, whatever apalis delivers twice.
+        .lock_tasks(false)
+        // Nobody subscribes to apalis's per-task pub/sub events.
+        .emit_events(false)
+        // Push keys are remembered this long (apalis-redis ignores them without a TTL).
+        .idempotency_ttl(Some(PUSH_KEY_TTL))
 }

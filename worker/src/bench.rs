@@ -49,10 +49,7 @@ pub async fn queue(redis_url: &str, jobs: u64, concurrency: usize, workers: usiz
     let client = redis::Client::open(redis_url).map_err(|e| e.to_string())?;
     let conn = client.get_connection_manager().await.map_err(|e| e.to_string())?;
     let queue = format!("bench:{}", uuid::Uuid::now_v7().simple());
-    let config = apalis_redis::Config::default()
-        .queue(&queue)
-        .batch_size(concurrency.max(10))
-        .persist_results(true);
+    let config = shared::queue::redis_config(&queue).batch_size(concurrency.max(10));
     let mut storage = RedisStorage::<BenchMessage>::new(conn.clone()).with_config(config);
 
     let started = Instant::now();
