@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Api, Proc, free_port};
+use common::free_port;
 use serde_json::Value;
 
 fn autoscale(work: &Path, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
@@ -35,16 +35,7 @@ async fn autoscale_follows_queue_depth_with_clamp_and_cooldown() {
     let work = tempfile::tempdir().unwrap();
     let port = free_port();
     let env = [("BIND_ADDR", format!("127.0.0.1:{port}"))];
-    assert!(
-        common::command(work.path(), &env)
-            .arg("migrate")
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut api_proc = Proc::spawn(work.path(), &["api"], &env);
-    let api = Api::new(port);
-    api.wait_healthy(&mut api_proc).await;
+    let (_api_proc, api) = common::start_api_only(work.path(), &env, port).await;
     let rec = work.path().join("scaled.txt");
     let state = work.path().join("autoscale.json");
     let command = format!("echo {{replicas}} >> {}", rec.display());
@@ -87,12 +78,7 @@ async fn autoscale_follows_queue_depth_with_clamp_and_cooldown() {
         .sum();
     assert_eq!(pending, 500, "{queues}");
     assert!(queues["queues"]["analysis"]["oldest_pending_age_s"].as_f64().unwrap() >= 0.0);
-    let metrics = reqwest::get(format!("{}/metrics", api.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.metrics().await;
     assert!(
         metrics.contains(r#"autodevops_queue_depth{queue="analysis",state="pending"} 167"#),
         "{metrics}"

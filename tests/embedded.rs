@@ -97,12 +97,7 @@ async fn analysis_and_ci_gen_succeed_with_real_results() {
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["checks"]["database"]["status"], "up");
     assert_eq!(ready["checks"]["queue"]["backend"], "sqlite");
-    let metrics = reqwest::get(format!("{}/metrics", api.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.metrics().await;
     assert!(metrics.contains("autodevops_jobs_total"), "{metrics}");
 
     // The database file is where the README says it is.
@@ -319,12 +314,7 @@ fn every_subcommand_has_help() {
 
 /// Starts `migrate` + `api` only (no workers) so that submitted jobs wait in the queue.
 async fn api_only(work: &std::path::Path, port: u16) -> (Proc, Api) {
-    let env = [("BIND_ADDR", format!("127.0.0.1:{port}"))];
-    assert!(common::command(work, &env).arg("migrate").status().unwrap().success());
-    let mut proc = Proc::spawn(work, &["api"], &env);
-    let api = Api::new(port);
-    api.wait_healthy(&mut proc).await;
-    (proc, api)
+    common::start_api_only(work, &[("BIND_ADDR", format!("127.0.0.1:{port}"))], port).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

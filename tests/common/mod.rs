@@ -400,3 +400,29 @@ pub async fn wait_for_job(api: &Api, status: &str, timeout: Duration, pred: impl
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+impl Api {
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// Runs `migrate`, then starts `api` (no workers: submitted jobs stay queued) on `port`.
+pub async fn start_api_only(work: &Path, env: &[(&str, String)], port: u16) -> (Proc, Api) {
+    assert!(
+        command(work, env).arg("migrate").status().unwrap().success(),
+        "migrate failed"
+    );
+    let mut proc = Proc::spawn(work, &["api"], env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut proc).await;
+    (proc, api)
+}

@@ -75,19 +75,8 @@ fn string_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, 
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(ApiError::bad_field(
             name,
-            format!("{name} must be a string, not {}", type_name(other)),
+            format!("{name} must be a string, not {}", shared::json::type_name(other)),
         )),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -69,17 +69,6 @@ impl JsonType {
     }
 }
 
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StructuredError {
     #[error("the reply contains no JSON object")]
@@ -207,7 +196,7 @@ pub fn check_fields<S: AsRef<str>>(
                 Some(value) if !ty.matches(value) => Some(format!(
                     "field `{name}` should be {}, found {}",
                     ty.name(),
-                    describe(value)
+                    crate::json::type_name(value)
                 )),
                 Some(_) => None,
             }
