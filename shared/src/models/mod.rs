@@ -23,12 +23,14 @@ pub mod config;
 mod error;
 mod gemini;
 mod openai;
+pub mod router;
 pub mod structured;
 mod types;
 
 pub use client::{ChatFuture, Provider, build};
 pub use config::{AzureDeployment, ConfigProblems, MaxTokensField, ProviderConfig};
 pub use error::{ProviderError, snippet};
+pub use router::{BreakerConfig, FallbackStep, RouteError, Routed, Router};
 pub use types::{ChatRequest, ChatResponse, ProviderKind};
 
 #[cfg(test)]

@@ -1,0 +1,485 @@
+//! The model router: tries a chain of providers in order, each behind a circuit breaker, asks
+//! for JSON of the caller's schema, repairs an invalid reply once, and falls back to the next
+//! provider on 429, 5xx, timeouts, network errors, invalid output and an open breaker. A 4xx
+//! caused by our own request is a bug: it stops the chain (no fallback). When every provider
+//! has failed the caller answers with the offline analyser; the steps taken are returned
+//! either way so the result can say which model produced it and why others were skipped.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::structured::{JsonType, parse_reply, repair_prompt};
+use super::{ChatRequest, ChatResponse, Provider, ProviderError};
+
+/// When a provider's breaker opens and how long it stays open.
+#[derive(Clone, Copy, Debug)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker.
+    pub failures_to_open: u32,
+    /// How long an open breaker refuses calls before one probe is let through.
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures_to_open: 5,
+            cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum State {
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// One probe call is in flight; others are refused until it ends.
+    HalfOpen,
+}
+
+/// closed → open after N consecutive failures → half-open (one probe) after the cool-down →
+/// closed on the probe's success, open again on its failure.
+#[derive(Debug)]
+pub struct Breaker {
+    cfg: BreakerConfig,
+    state: Mutex<State>,
+}
+
+impl Breaker {
+    pub fn new(cfg: BreakerConfig) -> Breaker {
+        Breaker {
+            cfg,
+            state: Mutex::new(State::Closed { failures: 0 }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a call may go through now (an open breaker past its cool-down lets one probe).
+    pub fn try_acquire(&self) -> bool {
+        let mut s = self.lock();
+        match *s {
+            State::Closed { .. } => true,
+            State::Open { until } if Instant::now() >= until => {
+                *s = State::HalfOpen;
+                true
+            }
+            State::Open { .. } | State::HalfOpen => false,
+        }
+    }
+
+    pub fn on_success(&self) {
+        *self.lock() = State::Closed { failures: 0 };
+    }
+
+    pub fn on_failure(&self) {
+        let mut s = self.lock();
+        let open = State::Open {
+            until: Instant::now() + self.cfg.cooldown,
+        };
+        *s = match *s {
+            State::Closed { failures } if failures + 1 < self.cfg.failures_to_open => {
+                State::Closed { failures: failures + 1 }
+            }
+            _ => open,
+        };
+    }
+
+    /// Open or probing: calls are (mostly) refused.
+    pub fn is_open(&self) -> bool {
+        !matches!(*self.lock(), State::Closed { .. })
+    }
+}
+
+/// One provider that was tried or skipped, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FallbackStep {
+    pub provider: String,
+    pub model: String,
+    pub reason: String,
+}
+
+/// A valid JSON reply and where it came from.
+#[derive(Clone, Debug)]
+pub struct Routed {
+    pub object: Map<String, Value>,
+    pub response: ChatResponse,
+    /// Providers tried before this one, in order.
+    pub fallbacks: Vec<FallbackStep>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// Our request was refused as malformed (a bug on our side): no other model is tried.
+    #[error("{provider} rejected the request: {error}")]
+    Rejected {
+        provider: String,
+        error: ProviderError,
+        fallbacks: Vec<FallbackStep>,
+    },
+    /// Every provider failed or was skipped: answer with the offline analyser.
+    #[error("every model failed ({} tried)", fallbacks.len())]
+    Exhausted { fallbacks: Vec<FallbackStep> },
+}
+
+struct Link {
+    provider: Box<dyn Provider>,
+    breaker: Breaker,
+}
+
+/// An ordered chain of providers.
+pub struct Router {
+    links: Vec<Link>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let chain: Vec<String> = self.links.iter().map(|l| label(l.provider.as_ref())).collect();
+        f.debug_struct("Router").field("chain", &chain).finish()
+    }
+}
+
+fn label(p: &dyn Provider) -> String {
+    format!("{}/{}", p.kind(), p.model())
+}
+
+/// How one provider's attempt ended.
+enum Attempt {
+    Done(Map<String, Value>, ChatResponse),
+    Failed(String),
+    Rejected(ProviderError),
+}
+
+impl Router {
+    pub fn new(providers: Vec<Box<dyn Provider>>, breaker: BreakerConfig) -> Router {
+        Router {
+            links: providers
+                .into_iter()
+                .map(|provider| Link {
+                    provider,
+                    breaker: Breaker::new(breaker),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// Each provider's breaker state, for /ready and the `autodevops_breaker_open` gauge.
+    pub fn breakers(&self) -> Vec<(String, bool)> {
+        self.links
+            .iter()
+            .map(|l| (label(l.provider.as_ref()), l.breaker.is_open()))
+            .collect()
+    }
+
+    /// Asks the chain for a JSON object with the `required` top-level fields.
+    pub async fn complete_json(
+        &self,
+        req: &ChatRequest,
+        required: &[(String, JsonType)],
+    ) -> Result<Routed, RouteError> {
+        let mut fallbacks = Vec::new();
+        for link in &self.links {
+            let provider = link.provider.as_ref();
+            let step = |reason: String| FallbackStep {
+                provider: provider.kind().to_string(),
+                model: provider.model().to_owned(),
+                reason,
+            };
+            if !link.breaker.try_acquire() {
+                fallbacks.push(step("circuit breaker open".to_owned()));
+                continue;
+            }
+            match attempt(provider, req, required).await {
+                Attempt::Done(object, response) => {
+                    link.breaker.on_success();
+                    return Ok(Routed {
+                        object,
+                        response,
+                        fallbacks,
+                    });
+                }
+                Attempt::Failed(reason) => {
+                    link.breaker.on_failure();
+                    metrics::gauge!("autodevops_breaker_open", "provider" => provider.kind().as_str())
+                        .set(if link.breaker.is_open() { 1.0 } else { 0.0 });
+                    tracing::warn!(provider = %label(provider), %reason, "model failed; falling back");
+                    fallbacks.push(step(reason));
+                }
+                Attempt::Rejected(error) => {
+                    // Not the provider's fault: the breaker is left alone.
+                    link.breaker.on_success();
+                    tracing::error!(provider = %label(provider), %error, "model rejected our request (a bug)");
+                    return Err(RouteError::Rejected {
+                        provider: label(provider),
+                        error,
+                        fallbacks,
+                    });
+                }
+            }
+        }
+        Err(RouteError::Exhausted { fallbacks })
+    }
+}
+
+/// One provider: the call, then one repair call if the reply is not the JSON asked for.
+async fn attempt(provider: &dyn Provider, req: &ChatRequest, required: &[(String, JsonType)]) -> Attempt {
+    let first = match call(provider, req).await {
+        Ok(r) => r,
+        Err(e) if e.is_fallback_worthy() => return Attempt::Failed(e.to_string()),
+        Err(e) => return Attempt::Rejected(e),
+    };
+    let problem = match parse_reply(&first.text, required) {
+        Ok(object) => return Attempt::Done(object, first),
+        Err(problem) => problem.to_string(),
+    };
+    let repair = ChatRequest {
+        user: repair_prompt(&req.user, &first.text, &problem),
+        ..req.clone()
+    };
+    match call(provider, &repair).await {
+        Ok(second) => match parse_reply(&second.text, required) {
+            Ok(object) => Attempt::Done(object, second),
+            Err(again) => Attempt::Failed(format!("invalid output after one repair: {again}")),
+        },
+        Err(e) if e.is_fallback_worthy() => Attempt::Failed(e.to_string()),
+        Err(e) => Attempt::Rejected(e),
+    }
+}
+
+/// A provider call with its metrics.
+async fn call(provider: &dyn Provider, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+    let started = Instant::now();
+    let res = provider.chat(req).await;
+    let (kind, model) = (provider.kind().as_str(), provider.model().to_owned());
+    let outcome = match &res {
+        Ok(r) => {
+            metrics::counter!("autodevops_model_tokens_total", "provider" => kind, "direction" => "input")
+                .increment(r.input_tokens);
+            metrics::counter!("autodevops_model_tokens_total", "provider" => kind, "direction" => "output")
+                .increment(r.output_tokens);
+            "ok"
+        }
+        Err(e) => e.label(),
+    };
+    metrics::counter!("autodevops_model_calls_total", "provider" => kind, "model" => model, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("autodevops_model_call_duration_seconds", "provider" => kind)
+        .record(started.elapsed().as_secs_f64());
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::models::test_support::{config, request};
+    use crate::models::{ProviderKind, build};
+
+    /// An OpenAI chat.completion whose message content is `content`.
+    fn completion(content: &str) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-123", "object": "chat.completion", "created": 1_700_000_000, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        }))
+    }
+
+    fn required() -> Vec<(String, JsonType)> {
+        vec![("summary".to_owned(), JsonType::String)]
+    }
+
+    async fn provider(server: &MockServer, model: &str, timeout: Duration) -> Box<dyn Provider> {
+        let mut cfg = config(
+            ProviderKind::OpenAiCompatible,
+            &server.uri(),
+            Some("sk-test-key-123456"),
+            model,
+        );
+        cfg.timeout = timeout;
+        build(&cfg, reqwest::Client::new())
+    }
+
+    async fn chain(servers: &[&MockServer], breaker: BreakerConfig) -> Router {
+        let mut providers = Vec::new();
+        for (i, s) in servers.iter().enumerate() {
+            providers.push(provider(s, &format!("model-{i}"), Duration::from_millis(500)).await);
+        }
+        Router::new(providers, breaker)
+    }
+
+    async fn respond(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/chat/completions"))
+            .respond_with(response)
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn falls_back_on_500_429_and_timeout_and_says_so() {
+        let failing = [
+            ResponseTemplate::new(500).set_body_json(json!({"error": {"message": "boom"}})),
+            ResponseTemplate::new(429).insert_header("retry-after", "3"),
+            completion("{\"summary\": \"late\"}").set_delay(Duration::from_secs(3)),
+        ];
+        for (failure, expected) in failing.into_iter().zip(["500", "rate limit", "timed out"]) {
+            let (bad, good) = (MockServer::start().await, MockServer::start().await);
+            respond(&bad, failure).await;
+            respond(&good, completion("{\"summary\": \"fine\"}")).await;
+            let routed = chain(&[&bad, &good], BreakerConfig::default())
+                .await
+                .complete_json(&request(true), &required())
+                .await
+                .unwrap();
+            assert_eq!(routed.object["summary"], "fine");
+            assert_eq!(routed.response.model, "m");
+            assert_eq!(routed.fallbacks.len(), 1);
+            assert_eq!(routed.fallbacks[0].model, "model-0");
+            let reason = routed.fallbacks[0].reason.to_lowercase();
+            assert!(reason.contains(expected), "{expected}: {reason}");
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_json_is_repaired_once_then_falls_back() {
+        // Repaired: the second answer of the same provider is valid.
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(completion("Sure! Here is my analysis: summary=ok"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        respond(&server, completion("```json\n{\"summary\": \"repaired\"}\n```")).await;
+        let routed = chain(&[&server], BreakerConfig::default())
+            .await
+            .complete_json(&request(true), &required())
+            .await
+            .unwrap();
+        assert_eq!(routed.object["summary"], "repaired");
+        assert!(routed.fallbacks.is_empty());
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 2);
+        let repair: Value = serde_json::from_slice(&requests[1].body).unwrap();
+        assert!(
+            repair.to_string().contains("summary=ok"),
+            "the repair quotes the bad reply"
+        );
+
+        // Still invalid after the repair: the next provider answers.
+        let (bad, good) = (MockServer::start().await, MockServer::start().await);
+        respond(&bad, completion("{\"summary\": 42}")).await;
+        respond(&good, completion("{\"summary\": \"from next\"}")).await;
+        let routed = chain(&[&bad, &good], BreakerConfig::default())
+            .await
+            .complete_json(&request(true), &required())
+            .await
+            .unwrap();
+        assert_eq!(routed.object["summary"], "from next");
+        assert!(
+            routed.fallbacks[0].reason.contains("after one repair"),
+            "{:?}",
+            routed.fallbacks
+        );
+        assert_eq!(bad.received_requests().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_error_stops_the_chain_and_exhaustion_is_reported() {
+        let (bad, next) = (MockServer::start().await, MockServer::start().await);
+        respond(
+            &bad,
+            ResponseTemplate::new(400).set_body_json(json!({"error": {"message": "bad field"}})),
+        )
+        .await;
+        respond(&next, completion("{\"summary\": \"x\"}")).await;
+        let err = chain(&[&bad, &next], BreakerConfig::default())
+            .await
+            .complete_json(&request(true), &required())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RouteError::Rejected { .. }), "{err:?}");
+        assert!(
+            next.received_requests().await.unwrap().is_empty(),
+            "no fallback on our own 4xx"
+        );
+
+        let (a, b) = (MockServer::start().await, MockServer::start().await);
+        respond(&a, ResponseTemplate::new(503)).await;
+        respond(&b, ResponseTemplate::new(500)).await;
+        let err = chain(&[&a, &b], BreakerConfig::default())
+            .await
+            .complete_json(&request(true), &required())
+            .await
+            .unwrap_err();
+        let RouteError::Exhausted { fallbacks } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            fallbacks.iter().map(|f| f.model.as_str()).collect::<Vec<_>>(),
+            ["model-0", "model-1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn breaker_opens_after_n_failures_and_half_opens_after_the_cooldown() {
+        let (flaky, backup) = (MockServer::start().await, MockServer::start().await);
+        respond(&flaky, ResponseTemplate::new(500)).await;
+        respond(&backup, completion("{\"summary\": \"backup\"}")).await;
+        let cfg = BreakerConfig {
+            failures_to_open: 3,
+            cooldown: Duration::from_millis(300),
+        };
+        let router = chain(&[&flaky, &backup], cfg).await;
+        for _ in 0..3 {
+            router.complete_json(&request(true), &required()).await.unwrap();
+        }
+        assert_eq!(flaky.received_requests().await.unwrap().len(), 3);
+        assert!(router.breakers()[0].1, "open after 3 consecutive failures");
+        // Open: the flaky provider is skipped without a call.
+        let routed = router.complete_json(&request(true), &required()).await.unwrap();
+        assert_eq!(routed.fallbacks[0].reason, "circuit breaker open");
+        assert_eq!(flaky.received_requests().await.unwrap().len(), 3);
+
+        // After the cool-down one probe goes through; it succeeds, so the breaker closes.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        flaky.reset().await;
+        respond(&flaky, completion("{\"summary\": \"recovered\"}")).await;
+        let routed = router.complete_json(&request(true), &required()).await.unwrap();
+        assert_eq!(routed.object["summary"], "recovered");
+        assert!(routed.fallbacks.is_empty());
+        assert!(!router.breakers()[0].1, "closed after a successful probe");
+    }
+
+    #[test]
+    fn a_failed_probe_reopens_and_only_one_probe_at_a_time() {
+        let b = Breaker::new(BreakerConfig {
+            failures_to_open: 1,
+            cooldown: Duration::ZERO,
+        });
+        b.on_failure();
+        assert!(b.is_open());
+        assert!(b.try_acquire(), "cool-down over: one probe");
+        assert!(!b.try_acquire(), "a second caller waits while the probe runs");
+        b.on_failure();
+        assert!(b.is_open());
+        assert!(b.try_acquire());
+        b.on_success();
+        assert!(!b.is_open());
+    }
+}
