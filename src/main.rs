@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use shared::config::{Config, HttpRole};
 use shared::db::Db;
+use shared::models::ProviderConfig;
 use shared::queue::Queues;
 use tokio_util::sync::CancellationToken;
 
@@ -119,9 +120,12 @@ fn main() -> ExitCode {
         Command::Serve(b) | Command::Api(b) => Some(HttpRole { bind: b.bind }),
         _ => None,
     };
-    let cfg = match Config::from_env(http) {
-        Ok(c) => c,
-        Err(errs) => {
+    // Model providers are configured from env too; their problems are reported with the rest.
+    let (cfg, providers) = match (Config::from_env(http), ProviderConfig::from_env()) {
+        (Ok(c), Ok(p)) => (c, p),
+        (c, p) => {
+            let mut errs = c.err().unwrap_or_default();
+            errs.0.extend(p.err().unwrap_or_default());
             eprintln!("autodevops: {errs}");
             return ExitCode::from(2);
         }
@@ -134,7 +138,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(command, cfg)) {
+    match runtime.block_on(run(command, cfg, providers)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "autodevops stopped");
@@ -144,7 +148,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
+async fn run(command: Command, cfg: Config, providers: Vec<ProviderConfig>) -> anyhow::Result<()> {
     if let Command::Bench {
         what: BenchWhat::Queue {
             jobs,
@@ -178,7 +182,13 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             let stop = shutdown_token();
             let state = app_state(&cfg, &db, &queues);
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
-            let pool = tokio::spawn(worker::run(cfg.clone(), db.clone(), queues.clone(), stop.clone()));
+            let pool = tokio::spawn(worker::run(
+                cfg.clone(),
+                db.clone(),
+                queues.clone(),
+                providers.clone(),
+                stop.clone(),
+            ));
             let api = api::serve(state, stop.clone()).await;
             stop.cancel();
             pool.await.context("worker pool task")??;
@@ -200,7 +210,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
             let health = health_bind
                 .map(|addr| tokio::spawn(api::serve_health(app_state(&cfg, &db, &queues), addr, stop.clone())));
-            let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), stop.clone()).await;
+            let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), providers.clone(), stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
             if let Some(h) = health {

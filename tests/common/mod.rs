@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 pub const BIN: &str = env!("CARGO_BIN_EXE_autodevops");
 
 /// Variables that must not leak from the developer's shell into a test's process.
-const SCRUBBED: [&str; 9] = [
+const SCRUBBED: &[&str] = &[
     "PORT",
     "DATABASE_URL",
     "REDIS_URL",
@@ -22,6 +22,28 @@ const SCRUBBED: [&str; 9] = [
     "ALLOW_LOCAL_PATHS",
     "LOG_FORMAT",
     "WORKER_CONCURRENCY",
+    "WORKER_HEALTH_ADDR",
+    // Model providers: a developer's real keys must never reach a test's process.
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_MODEL",
+    "OPENAI_API_VERSION",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_MODEL",
+    "GEMINI_API_KEY",
+    "GEMINI_BASE_URL",
+    "GEMINI_MODEL",
+    "DEEPSEEK_API_KEY",
+    "DEEPSEEK_BASE_URL",
+    "DEEPSEEK_MODEL",
+    "OLLAMA_URL",
+    "OLLAMA_MODEL",
+    "OLLAMA_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_OPENAI_DEPLOYMENT",
+    "MODEL_TIMEOUT_SECS",
 ];
 
 pub fn free_port() -> u16 {
@@ -32,7 +54,7 @@ pub fn free_port() -> u16 {
 pub fn command(dir: &Path, env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir);
-    for k in SCRUBBED {
+    for k in SCRUBBED.iter().copied() {
         cmd.env_remove(k);
     }
     cmd.env("RUST_LOG", "info");

@@ -14,6 +14,7 @@ use shared::analysis::AnalyzeOptions;
 use shared::config::Config;
 use shared::db::Db;
 use shared::domain::{JobKind, JobMessage};
+use shared::models::{self, BreakerConfig, ProviderConfig, Router};
 use shared::queue::Queues;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +43,25 @@ pub fn new_worker_id() -> String {
 
 /// Runs the pool until `stop` is cancelled, then drains: no new jobs are taken, in-flight
 /// jobs get SHUTDOWN_GRACE_SECS to finish, and whatever is still running is handed back.
-pub async fn run(cfg: Config, db: Db, queues: Queues, stop: CancellationToken) -> Result<(), PoolError> {
+pub async fn run(
+    cfg: Config,
+    db: Db,
+    queues: Queues,
+    providers: Vec<ProviderConfig>,
+    stop: CancellationToken,
+) -> Result<(), PoolError> {
+    let http = reqwest::Client::builder()
+        .build()
+        .map_err(|e| PoolError::Monitor(e.to_string()))?;
+    let router = (!providers.is_empty()).then(|| {
+        Router::new(
+            providers.iter().map(|p| models::build(p, http.clone())).collect(),
+            BreakerConfig::default(),
+        )
+    });
+    if let Some(r) = &router {
+        tracing::info!(chain = ?r, "model router configured; the offline analyser is the last resort");
+    }
     let state = Arc::new(WorkerState {
         analyze: AnalyzeOptions {
             max_file_bytes: cfg.max_file_bytes,
@@ -51,6 +70,7 @@ pub async fn run(cfg: Config, db: Db, queues: Queues, stop: CancellationToken) -
         worker_id: new_worker_id(),
         db: db.clone(),
         cfg: cfg.clone(),
+        router,
     });
     tracing::info!(worker_id = %state.worker_id, backend = queues.backend_name(), concurrency = cfg.worker_concurrency, "worker pool starting");
 

@@ -11,6 +11,7 @@ use shared::db::Db;
 use shared::db::job::Model as Job;
 use shared::db::jobs::{self, Outcome};
 use shared::domain::{JobKind, JobMessage};
+use shared::models::Router;
 use tracing::Instrument;
 
 use crate::error::JobError;
@@ -23,6 +24,8 @@ pub struct WorkerState {
     /// Unique per process run: the lease holder written on claimed rows.
     pub worker_id: String,
     pub analyze: AnalyzeOptions,
+    /// The model chain; `None` when no provider is configured (offline analyser only).
+    pub router: Option<Router>,
 }
 
 /// Backoff before attempt `attempt + 1`: exponential with full jitter, 2 s base, 5 min cap.
@@ -60,7 +63,7 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
         } else {
             tracing::info!("job started");
             let timeout = state.cfg.limits(kind).timeout;
-            let run = tokio::time::timeout(timeout, crate::jobs::run(kind, &job, &state.analyze));
+            let run = tokio::time::timeout(timeout, crate::jobs::run(kind, &job, &state));
             let res = tokio::select! {
                 r = run => match r {
                     Ok(r) => r,

@@ -23,6 +23,7 @@ pub mod config;
 mod error;
 mod gemini;
 mod openai;
+pub mod prompt;
 pub mod router;
 pub mod structured;
 mod types;

@@ -11,12 +11,14 @@ use shared::analysis::{AnalysisReport, AnalyzeOptions};
 use shared::db::job::Model as Job;
 use shared::domain::JobKind;
 
+use crate::WorkerState;
 use crate::error::JobError;
 
 /// Runs `job` to completion.
-pub async fn run(kind: JobKind, job: &Job, opts: &AnalyzeOptions) -> Result<Value, JobError> {
+pub async fn run(kind: JobKind, job: &Job, state: &WorkerState) -> Result<Value, JobError> {
+    let opts = &state.analyze;
     match kind {
-        JobKind::Analysis => analysis::run(job, opts).await,
+        JobKind::Analysis => analysis::run(job, opts, state.router.as_ref()).await,
         JobKind::CiGen => ci_gen::run(job, opts).await,
         JobKind::Sync => sync::run(job, opts).await,
     }

@@ -1,0 +1,139 @@
+//! Analysis with a model configured: the embedded binary talks to a mocked OpenAI-compatible
+//! server (wiremock, real chat.completion shapes). Secrets in the repository never leave the
+//! machine; a failing provider falls back to the offline analyser, and the result says so.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Api, Proc, fixture_repo, free_port, write_files};
+use serde_json::json;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const GITHUB_TOKEN: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
+
+fn completion(content: &serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "id": "chatcmpl-abc", "object": "chat.completion", "created": 1_764_000_000, "model": "test-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content.to_string()}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 812, "completion_tokens": 96, "total_tokens": 908}
+    }))
+}
+
+async fn serve_with_model(work: &std::path::Path, server: &MockServer) -> (Proc, Api) {
+    let port = free_port();
+    let env = [
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("OPENAI_API_KEY", "sk-test-0123456789abcdefghij".to_owned()),
+        ("OPENAI_BASE_URL", server.uri()),
+        ("OPENAI_MODEL", "test-model".to_owned()),
+        ("MODEL_TIMEOUT_SECS", "5".to_owned()),
+    ];
+    let mut proc = Proc::spawn(work, &[], &env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut proc).await;
+    (proc, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_reviews_the_repository_and_never_sees_its_secrets() {
+    let server = MockServer::start().await;
+    let review = json!({
+        "summary": "A Rust service and a Node front end; no CI.",
+        "findings": [{"severity": "medium", "title": "No CI", "detail": "Add a workflow.", "path": ""}],
+        "recommendations": ["Add the generated workflow"]
+    });
+    Mock::given(method("POST"))
+        .and(path("/chat/completions"))
+        .and(header("authorization", "Bearer sk-test-0123456789abcdefghij"))
+        .respond_with(completion(&review))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    fixture_repo(repo.path());
+    write_files(
+        repo.path(),
+        &[("README.md", &format!("# demo\nDeploy with token {GITHUB_TOKEN}\n"))],
+    );
+    let (_proc, api) = serve_with_model(work.path(), &server).await;
+
+    let id = api.submit("analysis", repo.path()).await;
+    let job = api.wait_done(&id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let result = &job["result"];
+    assert_eq!(result["model"], "openai_compatible/test-model");
+    assert_eq!(result["fallbacks"], json!([]));
+    assert_eq!(result["review"], review);
+    assert_eq!(result["usage"]["input_tokens"], 812);
+    assert!(
+        result["report"]["languages"].is_array(),
+        "the offline report is kept beside the review"
+    );
+    let included: Vec<&str> = result["context"]["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        included.contains(&"Cargo.toml") && included.contains(&"README.md"),
+        "{included:?}"
+    );
+    assert!(result["context"]["redactions"].as_u64().unwrap() >= 1);
+
+    let requests = server.received_requests().await.unwrap();
+    let body = String::from_utf8_lossy(&requests[0].body);
+    assert!(!body.contains(GITHUB_TOKEN), "a secret left the machine");
+    assert!(body.contains("[REDACTED GITHUB TOKEN]"));
+    assert!(
+        body.contains("untrusted data"),
+        "the prompt marks repository content as data"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_model_falls_back_to_the_offline_analyser() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "overloaded"}})))
+        .mount(&server)
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    fixture_repo(repo.path());
+    let (_proc, api) = serve_with_model(work.path(), &server).await;
+    let id = api.submit("analysis", repo.path()).await;
+    let job = api.wait_done(&id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let result = &job["result"];
+    assert_eq!(result["model"], "offline");
+    let fallbacks = result["fallbacks"].as_array().unwrap();
+    assert_eq!(fallbacks.len(), 1, "{result}");
+    assert_eq!(fallbacks[0]["model"], "test-model");
+    assert!(
+        fallbacks[0]["reason"].as_str().unwrap().contains("503"),
+        "{fallbacks:?}"
+    );
+    assert!(result["report"]["findings"].is_array());
+}
+
+#[test]
+fn invalid_model_configuration_is_reported_with_the_rest() {
+    let work = tempfile::tempdir().unwrap();
+    let out = common::command(
+        work.path(),
+        &[
+            ("DATABASE_URL", "mysql://x".into()),
+            ("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com".into()),
+        ],
+    )
+    .arg("worker")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DATABASE_URL") && err.contains("AZURE_OPENAI"), "{err}");
+}
