@@ -18,6 +18,8 @@ pub enum ApiError {
     },
     #[error("missing or invalid API key: send Authorization: Bearer <key>")]
     Unauthorized,
+    #[error("missing or invalid X-Hub-Signature-256")]
+    BadSignature,
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -51,6 +53,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::BadSignature => "bad_signature",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -71,7 +74,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BadSignature => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

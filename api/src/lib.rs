@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod routes;
+pub mod signature;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -49,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(routes::health::configure)
     .configure(routes::jobs::configure)
     .configure(routes::queues::configure)
+    .configure(routes::webhook::configure)
     .default_service(web::to(|req: actix_web::HttpRequest| async move {
         Err::<actix_web::HttpResponse, _>(ApiError::NotFound(format!("route {} {}", req.method(), req.path())))
     }));

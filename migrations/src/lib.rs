@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_jobs;
 mod m20261124_000002_history_and_dedup;
+mod m20261124_000003_github_deliveries;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_create_jobs::Migration),
             Box::new(m20261124_000002_history_and_dedup::Migration),
+            Box::new(m20261124_000003_github_deliveries::Migration),
         ]
     }
 }

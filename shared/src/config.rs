@@ -91,6 +91,9 @@ pub struct Config {
     /// How often the queue's records of finished tasks are deleted.
     pub cleanup_interval: Duration,
     pub max_file_bytes: u64,
+    /// GITHUB_WEBHOOK_SECRET: one or more comma-separated secrets; any one verifies a
+    /// delivery, so the secret can be rotated without dropping deliveries.
+    pub webhook_secrets: Vec<SecretString>,
 }
 
 /// A role that serves the API, and the `--bind` address it was given (over BIND_ADDR).
@@ -228,6 +231,15 @@ impl Config {
         let cleanup_secs = parse_or(&mut errs, &get, "CLEANUP_INTERVAL_SECS", 300u64, |v| {
             parse_ranged(v, 1, 86_400)
         });
+        let webhook_secrets: Vec<SecretString> = get("GITHUB_WEBHOOK_SECRET")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| SecretString::from(s.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let max_file_bytes = parse_or(&mut errs, &get, "MAX_FILE_BYTES", 1_048_576u64, |v| {
             parse_ranged(v, 1, 1 << 30)
         });
@@ -270,6 +282,7 @@ impl Config {
                 repush_after: Duration::from_secs(repush_after),
                 cleanup_interval: Duration::from_secs(cleanup_secs),
                 max_file_bytes,
+                webhook_secrets,
             }),
             _ => Err(errs),
         }

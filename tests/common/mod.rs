@@ -23,6 +23,10 @@ const SCRUBBED: &[&str] = &[
     "LOG_FORMAT",
     "WORKER_CONCURRENCY",
     "WORKER_HEALTH_ADDR",
+    "GITHUB_WEBHOOK_SECRET",
+    "GITHUB_APP_ID",
+    "GITHUB_APP_PRIVATE_KEY",
+    "GITHUB_APP_PRIVATE_KEY_PATH",
     // Model providers: a developer's real keys must never reach a test's process.
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",

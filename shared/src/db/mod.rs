@@ -1,5 +1,7 @@
 //! Storage: one sea-orm connection (SQLite or Postgres) and the job repository.
 
+pub mod deliveries;
+pub mod delivery;
 pub mod job;
 pub mod jobs;
 
