@@ -49,6 +49,9 @@ ensure_redis() {
 
 command -v pg_isready >/dev/null || { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; }
 command -v redis-cli >/dev/null || { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools >/dev/null; }
+for tool in jq openssl sqlite3; do  # used by ops/smoke.sh and ops/backup.sh, which the suite runs
+  command -v "$tool" >/dev/null || { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
+done
 ensure_postgres
 ensure_redis
 
