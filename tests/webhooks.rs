@@ -68,6 +68,12 @@ async fn post(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// A delivery with every header, signed with `secret`.
+async fn signed(api: &Api, event: &str, delivery: &str, secret: &str, body: Vec<u8>) -> (u16, Value) {
+    let signature = sign(secret, &body);
+    post(api, Some(event), Some(delivery), Some(signature), body).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_verified_recorded_once_and_routed() {
     let work = tempfile::tempdir().unwrap();
@@ -82,70 +88,28 @@ async fn webhooks_are_verified_recorded_once_and_routed() {
     api.wait_healthy(&mut proc).await;
 
     let body = ping().to_string().into_bytes();
-    let (status, resp) = post(
-        &api,
-        Some("ping"),
-        Some("d-1"),
-        Some(sign("new-secret-5678", &body)),
-        body.clone(),
-    )
-    .await;
+    let (status, resp) = signed(&api, "ping", "d-1", "new-secret-5678", body.clone()).await;
     assert_eq!((status, resp["outcome"].as_str()), (202, Some("accepted")), "{resp}");
     // The same delivery again (a redelivery): 200, nothing new.
-    let (status, resp) = post(
-        &api,
-        Some("ping"),
-        Some("d-1"),
-        Some(sign("new-secret-5678", &body)),
-        body.clone(),
-    )
-    .await;
+    let (status, resp) = signed(&api, "ping", "d-1", "new-secret-5678", body.clone()).await;
     assert_eq!((status, resp["duplicate"].as_bool()), (200, Some(true)), "{resp}");
     // The old secret still verifies during the rotation.
-    let (status, _) = post(
-        &api,
-        Some("ping"),
-        Some("d-2"),
-        Some(sign("old-secret-1234", &body)),
-        body.clone(),
-    )
-    .await;
+    let (status, _) = signed(&api, "ping", "d-2", "old-secret-1234", body.clone()).await;
     assert_eq!(status, 202);
 
     // Events that would start repository jobs are recorded and ignored, with the reason.
     let body = push().to_string().into_bytes();
-    let (status, resp) = post(
-        &api,
-        Some("push"),
-        Some("d-3"),
-        Some(sign("new-secret-5678", &body)),
-        body,
-    )
-    .await;
+    let (status, resp) = signed(&api, "push", "d-3", "new-secret-5678", body).await;
     assert_eq!((status, resp["outcome"].as_str()), (202, Some("ignored")), "{resp}");
     assert!(resp["reason"].as_str().unwrap().contains("GITHUB_APP_ID"), "{resp}");
     let body = br#"{"action":"created","starred_at":"2026-11-24T12:00:00Z"}"#.to_vec();
-    let (status, resp) = post(
-        &api,
-        Some("star"),
-        Some("d-4"),
-        Some(sign("new-secret-5678", &body)),
-        body,
-    )
-    .await;
+    let (status, resp) = signed(&api, "star", "d-4", "new-secret-5678", body).await;
     assert_eq!(status, 202);
     assert!(resp["reason"].as_str().unwrap().contains("not handled"), "{resp}");
 
     // Bad input: each gets its own clear answer, and nothing is recorded for it.
     let body = ping().to_string().into_bytes();
-    let (status, resp) = post(
-        &api,
-        Some("ping"),
-        Some("d-5"),
-        Some(sign("wrong-secret", &body)),
-        body.clone(),
-    )
-    .await;
+    let (status, resp) = signed(&api, "ping", "d-5", "wrong-secret", body.clone()).await;
     assert_eq!((status, resp["error"]["code"].as_str()), (401, Some("bad_signature")));
     let (status, _) = post(&api, Some("ping"), Some("d-5"), None, body.clone()).await;
     assert_eq!(status, 401);
@@ -176,37 +140,16 @@ async fn webhooks_are_verified_recorded_once_and_routed() {
         "{resp}"
     );
     let broken = b"{\"zen\": ".to_vec();
-    let (status, _) = post(
-        &api,
-        Some("ping"),
-        Some("d-5"),
-        Some(sign("new-secret-5678", &broken)),
-        broken,
-    )
-    .await;
+    let (status, _) = signed(&api, "ping", "d-5", "new-secret-5678", broken).await;
     assert_eq!(status, 400);
     let huge = vec![b' '; 26 * 1024 * 1024];
-    let (status, resp) = post(
-        &api,
-        Some("ping"),
-        Some("d-6"),
-        Some(sign("new-secret-5678", &huge)),
-        huge,
-    )
-    .await;
+    let (status, resp) = signed(&api, "ping", "d-6", "new-secret-5678", huge).await;
     assert_eq!(
         (status, resp["error"]["code"].as_str()),
         (413, Some("payload_too_large"))
     );
     // d-5 was never recorded: once valid, it is accepted.
-    let (status, _) = post(
-        &api,
-        Some("ping"),
-        Some("d-5"),
-        Some(sign("new-secret-5678", &body)),
-        body,
-    )
-    .await;
+    let (status, _) = signed(&api, "ping", "d-5", "new-secret-5678", body).await;
     assert_eq!(status, 202);
 
     let metrics = api.metrics().await;
@@ -228,7 +171,7 @@ async fn without_a_webhook_secret_deliveries_are_refused_clearly() {
     let api = Api::new(port);
     api.wait_healthy(&mut proc).await;
     let body = ping().to_string().into_bytes();
-    let (status, resp) = post(&api, Some("ping"), Some("d-1"), Some(sign("x", &body)), body).await;
+    let (status, resp) = signed(&api, "ping", "d-1", "x", body).await;
     assert_eq!(status, 503, "{resp}");
     assert!(
         resp["error"]["message"]
