@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_jobs;
 mod m20261124_000002_history_and_dedup;
 mod m20261124_000003_github_deliveries;
+mod m20261124_000004_model_calls;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_jobs::Migration),
             Box::new(m20261124_000002_history_and_dedup::Migration),
             Box::new(m20261124_000003_github_deliveries::Migration),
+            Box::new(m20261124_000004_model_calls::Migration),
         ]
     }
 }

@@ -31,7 +31,7 @@ mod types;
 pub use client::{ChatFuture, Provider, build};
 pub use config::{AzureDeployment, ConfigProblems, MaxTokensField, ProviderConfig};
 pub use error::{ProviderError, snippet};
-pub use router::{BreakerConfig, FallbackStep, RouteError, Routed, Router};
+pub use router::{BreakerConfig, CallRecord, FallbackStep, RouteError, Routed, Router};
 pub use types::{ChatRequest, ChatResponse, ProviderKind};
 
 #[cfg(test)]

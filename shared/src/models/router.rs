@@ -108,6 +108,20 @@ pub struct FallbackStep {
     pub reason: String,
 }
 
+/// One call made to a provider, for the audit table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CallRecord {
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub latency_ms: u64,
+    /// `ok` or the error's label (`server_error`, `timeout`, …).
+    pub outcome: &'static str,
+    /// Position of the provider in the chain.
+    pub step: usize,
+}
+
 /// A valid JSON reply and where it came from.
 #[derive(Clone, Debug)]
 pub struct Routed {
@@ -115,6 +129,8 @@ pub struct Routed {
     pub response: ChatResponse,
     /// Providers tried before this one, in order.
     pub fallbacks: Vec<FallbackStep>,
+    /// Every call made, repairs included.
+    pub calls: Vec<CallRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,10 +141,23 @@ pub enum RouteError {
         provider: String,
         error: ProviderError,
         fallbacks: Vec<FallbackStep>,
+        calls: Vec<CallRecord>,
     },
     /// Every provider failed or was skipped: answer with the offline analyser.
     #[error("every model failed ({} tried)", fallbacks.len())]
-    Exhausted { fallbacks: Vec<FallbackStep> },
+    Exhausted {
+        fallbacks: Vec<FallbackStep>,
+        calls: Vec<CallRecord>,
+    },
+}
+
+impl RouteError {
+    /// The calls made before the chain ended.
+    pub fn calls(&self) -> &[CallRecord] {
+        match self {
+            RouteError::Rejected { calls, .. } | RouteError::Exhausted { calls, .. } => calls,
+        }
+    }
 }
 
 struct Link {
@@ -191,7 +220,8 @@ impl Router {
         required: &[(String, JsonType)],
     ) -> Result<Routed, RouteError> {
         let mut fallbacks = Vec::new();
-        for link in &self.links {
+        let mut calls = Vec::new();
+        for (step_no, link) in self.links.iter().enumerate() {
             let provider = link.provider.as_ref();
             let step = |reason: String| FallbackStep {
                 provider: provider.kind().to_string(),
@@ -202,13 +232,15 @@ impl Router {
                 fallbacks.push(step("circuit breaker open".to_owned()));
                 continue;
             }
-            match attempt(provider, req, required).await {
+            let mut record = |r: CallRecord| calls.push(CallRecord { step: step_no, ..r });
+            match attempt(provider, req, required, &mut record).await {
                 Attempt::Done(object, response) => {
                     link.breaker.on_success();
                     return Ok(Routed {
                         object,
                         response,
                         fallbacks,
+                        calls,
                     });
                 }
                 Attempt::Failed(reason) => {
@@ -226,17 +258,23 @@ impl Router {
                         provider: label(provider),
                         error,
                         fallbacks,
+                        calls,
                     });
                 }
             }
         }
-        Err(RouteError::Exhausted { fallbacks })
+        Err(RouteError::Exhausted { fallbacks, calls })
     }
 }
 
 /// One provider: the call, then one repair call if the reply is not the JSON asked for.
-async fn attempt(provider: &dyn Provider, req: &ChatRequest, required: &[(String, JsonType)]) -> Attempt {
-    let first = match call(provider, req).await {
+async fn attempt(
+    provider: &dyn Provider,
+    req: &ChatRequest,
+    required: &[(String, JsonType)],
+    record: &mut (dyn FnMut(CallRecord) + Send),
+) -> Attempt {
+    let first = match call(provider, req, record).await {
         Ok(r) => r,
         Err(e) if e.is_fallback_worthy() => return Attempt::Failed(e.to_string()),
         Err(e) => return Attempt::Rejected(e),
@@ -249,7 +287,7 @@ async fn attempt(provider: &dyn Provider, req: &ChatRequest, required: &[(String
         user: repair_prompt(&req.user, &first.text, &problem),
         ..req.clone()
     };
-    match call(provider, &repair).await {
+    match call(provider, &repair, record).await {
         Ok(second) => match parse_reply(&second.text, required) {
             Ok(object) => Attempt::Done(object, second),
             Err(again) => Attempt::Failed(format!("invalid output after one repair: {again}")),
@@ -260,10 +298,24 @@ async fn attempt(provider: &dyn Provider, req: &ChatRequest, required: &[(String
 }
 
 /// A provider call with its metrics.
-async fn call(provider: &dyn Provider, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+async fn call(
+    provider: &dyn Provider,
+    req: &ChatRequest,
+    record: &mut (dyn FnMut(CallRecord) + Send),
+) -> Result<ChatResponse, ProviderError> {
     let started = Instant::now();
     let res = provider.chat(req).await;
     let (kind, model) = (provider.kind().as_str(), provider.model().to_owned());
+    let (input_tokens, output_tokens) = res.as_ref().map_or((0, 0), |r| (r.input_tokens, r.output_tokens));
+    record(CallRecord {
+        provider: kind.to_owned(),
+        model: model.clone(),
+        input_tokens,
+        output_tokens,
+        latency_ms: started.elapsed().as_millis() as u64,
+        outcome: res.as_ref().map_or_else(ProviderError::label, |_| "ok"),
+        step: 0,
+    });
     let outcome = match &res {
         Ok(r) => {
             metrics::counter!("autodevops_model_tokens_total", "provider" => kind, "direction" => "input")
@@ -427,7 +479,8 @@ mod tests {
             .complete_json(&request(true), &required())
             .await
             .unwrap_err();
-        let RouteError::Exhausted { fallbacks } = err else {
+        assert_eq!(err.calls().len(), 2, "one audited call per provider");
+        let RouteError::Exhausted { fallbacks, .. } = err else {
             panic!("{err:?}")
         };
         assert_eq!(

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use shared::analysis::AnalyzeOptions;
+use shared::db::Db;
 use shared::db::job::Model as Job;
 use shared::models::prompt::{self, PackedContext};
 use shared::models::{RouteError, Router};
@@ -14,7 +15,7 @@ use crate::error::JobError;
 const CONTEXT_BUDGET_TOKENS: u64 = 12_000;
 const MAX_OUTPUT_TOKENS: u32 = 2_000;
 
-pub(super) async fn run(job: &Job, opts: &AnalyzeOptions, router: Option<&Router>) -> Result<Value, JobError> {
+pub(super) async fn run(job: &Job, opts: &AnalyzeOptions, router: Option<&Router>, db: &Db) -> Result<Value, JobError> {
     let report = super::analyse_checkout(job, opts).await?;
     let Some(router) = router else {
         return Ok(super::result_with(job, json!({ "report": report })));
@@ -27,7 +28,15 @@ pub(super) async fn run(job: &Job, opts: &AnalyzeOptions, router: Option<&Router
             .map_err(|e| JobError::Retryable(format!("packing task failed: {e}")))?
     };
     let request = prompt::analysis_request(&report, &packed, MAX_OUTPUT_TOKENS);
-    match router.complete_json(&request, &prompt::analysis_required()).await {
+    let routed = router.complete_json(&request, &prompt::analysis_required()).await;
+    let calls = match &routed {
+        Ok(r) => r.calls.as_slice(),
+        Err(e) => e.calls(),
+    };
+    shared::db::model_call::record_all(&db.conn, &job.id, job.tenant.as_deref(), calls)
+        .await
+        .map_err(|e| JobError::Retryable(format!("recording model calls: {e}")))?;
+    match routed {
         Ok(routed) => {
             let mut result = super::result_with(
                 job,
@@ -41,7 +50,7 @@ pub(super) async fn run(job: &Job, opts: &AnalyzeOptions, router: Option<&Router
             });
             Ok(result)
         }
-        Err(RouteError::Exhausted { fallbacks }) => {
+        Err(RouteError::Exhausted { fallbacks, .. }) => {
             let mut result = super::result_with(job, json!({ "report": report }));
             result["fallbacks"] = json!(fallbacks);
             Ok(result)

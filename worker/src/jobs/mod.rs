@@ -18,7 +18,7 @@ use crate::error::JobError;
 pub async fn run(kind: JobKind, job: &Job, state: &WorkerState) -> Result<Value, JobError> {
     let opts = &state.analyze;
     match kind {
-        JobKind::Analysis => analysis::run(job, opts, state.router.as_ref()).await,
+        JobKind::Analysis => analysis::run(job, opts, state.router.as_ref(), &state.db).await,
         JobKind::CiGen => ci_gen::run(job, opts).await,
         JobKind::Sync => sync::run(job, opts).await,
     }
