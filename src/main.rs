@@ -131,6 +131,7 @@ fn main() -> ExitCode {
         }
     };
     shared::telemetry::init_tracing(cfg.log_format);
+    let _sentry = shared::telemetry::init_sentry(&cfg);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

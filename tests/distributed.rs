@@ -50,6 +50,24 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
     assert_eq!(ready["checks"]["queue"]["backend"], "redis");
     assert_eq!(ready["checks"]["database"]["backend"], "postgres");
 
+    // Both worker processes are registered on every queue before the burst, so both take jobs.
+    let client = redis::Client::open(common::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for q in ["analysis", "ci_gen", "sync"] {
+        loop {
+            let n: u64 = redis::cmd("ZCARD")
+                .arg(format!("{prefix}{q}:workers"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if n >= 2 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "workers did not register on {q}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let kinds = ["analysis", "ci_gen", "sync"];
     let mut ids = Vec::new();
     let repos = fixture_repos(repo.path(), 200);
@@ -67,8 +85,6 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
     assert_eq!(by_worker.len(), 2, "both worker processes took jobs: {by_worker:?}");
 
     // Queues are empty: nothing ready, scheduled or in flight is left in Redis.
-    let client = redis::Client::open(common::redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     for kind in kinds {
         let q = format!("{prefix}{kind}");
         let active: u64 = redis::cmd("LLEN")

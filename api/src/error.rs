@@ -87,6 +87,7 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             // The detail is logged, never sent: it may describe infrastructure.
             tracing::error!(error = %detail, "internal error");
+            shared::telemetry::report_error(&format!("API internal error: {detail}"), &[("layer", "api")]);
         }
         let mut body = json!({ "code": self.code(), "message": self.to_string() });
         let field = match self {

@@ -94,6 +94,10 @@ pub struct Config {
     /// GITHUB_WEBHOOK_SECRET: one or more comma-separated secrets; any one verifies a
     /// delivery, so the secret can be rotated without dropping deliveries.
     pub webhook_secrets: Vec<SecretString>,
+    /// SENTRY_DSN (validated); errors are reported there when set.
+    pub sentry_dsn: Option<SecretString>,
+    /// SENTRY_ENVIRONMENT, default `production`.
+    pub sentry_environment: String,
 }
 
 /// A role that serves the API, and the `--bind` address it was given (over BIND_ADDR).
@@ -240,6 +244,13 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
+        let sentry_dsn = get("SENTRY_DSN").and_then(|v| match v.parse::<sentry::types::Dsn>() {
+            Ok(_) => Some(SecretString::from(v)),
+            Err(_) => {
+                errs.push("SENTRY_DSN", "is not a Sentry DSN (https://<key>@<host>/<project>)");
+                None
+            }
+        });
         let max_file_bytes = parse_or(&mut errs, &get, "MAX_FILE_BYTES", 1_048_576u64, |v| {
             parse_ranged(v, 1, 1 << 30)
         });
@@ -283,6 +294,8 @@ impl Config {
                 cleanup_interval: Duration::from_secs(cleanup_secs),
                 max_file_bytes,
                 webhook_secrets,
+                sentry_dsn,
+                sentry_environment: get("SENTRY_ENVIRONMENT").unwrap_or_else(|| "production".to_owned()),
             }),
             _ => Err(errs),
         }

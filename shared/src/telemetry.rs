@@ -52,3 +52,33 @@ pub fn record_depth(depth: &std::collections::BTreeMap<crate::domain::JobKind, c
         metrics::gauge!("autodevops_queue_oldest_pending_age_seconds", "queue" => queue).set(d.oldest_pending_age_s);
     }
 }
+
+/// Starts error reporting to Sentry when SENTRY_DSN is set: panics and explicit reports, with
+/// the release and environment. Keep the guard alive for the process's lifetime (dropping it
+/// flushes). No PII and no request bodies are sent.
+pub fn init_sentry(cfg: &crate::config::Config) -> Option<sentry::ClientInitGuard> {
+    use secrecy::ExposeSecret;
+    let dsn = cfg.sentry_dsn.as_ref()?.expose_secret().parse().ok()?;
+    // ClientOptions is non_exhaustive: start from the default and set fields.
+    let mut opts = sentry::ClientOptions::default();
+    opts.dsn = Some(dsn);
+    opts.release = Some(concat!("autodevops@", env!("CARGO_PKG_VERSION")).into());
+    opts.environment = Some(cfg.sentry_environment.clone().into());
+    opts.send_default_pii = false;
+    let guard = sentry::init(opts);
+    tracing::info!(environment = %cfg.sentry_environment, "error reporting to Sentry enabled");
+    Some(guard)
+}
+
+/// Reports an error to Sentry (a no-op without SENTRY_DSN) with the given tags, e.g.
+/// `job_id`, `kind`, `delivery_id`.
+pub fn report_error(message: &str, tags: &[(&str, &str)]) {
+    sentry::with_scope(
+        |scope| {
+            for (k, v) in tags {
+                scope.set_tag(k, v);
+            }
+        },
+        || sentry::capture_message(message, sentry::Level::Error),
+    );
+}

@@ -54,6 +54,12 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
         attempt = job.attempts,
     );
     async move {
+        // If this future is dropped mid-run (the queue consumer was restarted under it), the job
+        // goes straight back to the queue instead of waiting for its lease to expire.
+        let mut guard = HandBack {
+            state: &state,
+            id: Some(job.id.clone()),
+        };
         let started = Instant::now();
         let res = if job.attempts > job.max_attempts {
             // A worker died during the last allowed attempt.
@@ -90,11 +96,18 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
                 tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job succeeded")
             }
             Outcome::Retry { error, at, .. } => tracing::warn!(%error, retry_at = %at, "job failed; will retry"),
-            Outcome::Dead { error, .. } => tracing::error!(%error, "job failed permanently"),
+            Outcome::Dead { error, .. } => {
+                tracing::error!(%error, "job failed permanently");
+                shared::telemetry::report_error(
+                    &format!("job dead: {error}"),
+                    &[("job_id", &job.id), ("kind", kind.as_str()), ("queue", &job.queue)],
+                );
+            }
         }
         metrics::counter!("autodevops_jobs_total", "queue" => kind.queue(), "outcome" => label).increment(1);
         metrics::histogram!("autodevops_job_duration_seconds", "queue" => kind.queue())
             .record(started.elapsed().as_secs_f64());
+        guard.disarm();
         if !jobs::finish(&state.db.conn, &job.id, &state.worker_id, outcome)
             .await
             .map_err(|e| e.to_string())?
@@ -121,6 +134,32 @@ async fn keep_lease(state: &WorkerState, id: &str) -> String {
             Ok(true) => {}
             Ok(false) => return "lease lost: the job was taken over or cancelled".to_owned(),
             Err(e) => tracing::warn!(error = %e, "cannot renew lease; retrying"),
+        }
+    }
+}
+
+/// Hands a claimed job back when dropped while still armed.
+struct HandBack<'a> {
+    state: &'a WorkerState,
+    id: Option<String>,
+}
+
+impl HandBack<'_> {
+    fn disarm(&mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for HandBack<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let (db, worker) = (self.state.db.clone(), self.state.worker_id.clone());
+            tracing::warn!(job_id = %id, "run abandoned; handing the job back to the queue");
+            tokio::spawn(async move {
+                if let Err(e) = jobs::release_job(&db.conn, &id, &worker).await {
+                    tracing::warn!(job_id = %id, error = %e, "could not hand the job back; its lease will expire");
+                }
+            });
         }
     }
 }

@@ -327,8 +327,18 @@ pub async fn reap_expired_leases(db: &impl ConnectionTrait) -> Result<u64, DbErr
 /// Hands every job still running under `worker` back to the outbox (graceful shutdown after
 /// the grace period). The attempt is not counted against the job.
 pub async fn release_worker(db: &impl ConnectionTrait, worker: &str) -> Result<u64, DbError> {
+    release(db, worker, None).await
+}
+
+/// Hands one job `worker` holds back to the outbox: its run was abandoned (the worker's queue
+/// consumer stopped under it), not failed.
+pub async fn release_job(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<u64, DbError> {
+    release(db, worker, Some(id)).await
+}
+
+async fn release(db: &impl ConnectionTrait, worker: &str, id: Option<&str>) -> Result<u64, DbError> {
     let now = Utc::now();
-    let res = Jobs::update_many()
+    let mut q = Jobs::update_many()
         .col_expr(C::Status, Expr::value(JobStatus::Queued.as_str()))
         .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
         .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None))
@@ -336,10 +346,11 @@ pub async fn release_worker(db: &impl ConnectionTrait, worker: &str) -> Result<u
         .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(C::UpdatedAt, Expr::value(now - chrono::Duration::seconds(60)))
         .filter(C::Status.eq(JobStatus::Running.as_str()))
-        .filter(C::LockedBy.eq(worker))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
+        .filter(C::LockedBy.eq(worker));
+    if let Some(id) = id {
+        q = q.filter(C::Id.eq(id));
+    }
+    Ok(q.exec(db).await?.rows_affected)
 }
 
 /// Extends the lease of a job `worker` is running. False when the lease was lost.
