@@ -8,30 +8,21 @@
 set -euo pipefail
 
 usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
-url="${DATABASE_URL:-}"
-out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -h|--help) usage; exit 0 ;;
-    --database-url) url="${2:?--database-url needs a value}"; shift 2 ;;
-    -*) echo "backup.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
-    *) [ -z "$out" ] || { echo "backup.sh: one output file only (see --help)" >&2; exit 2; }; out="$1"; shift ;;
-  esac
-done
-[ -n "$out" ] || { echo "backup.sh: name the output file (see --help)" >&2; exit 2; }
-[ -n "$url" ] || { echo "backup.sh: set DATABASE_URL or pass --database-url" >&2; exit 2; }
+me=backup.sh
+# shellcheck source=ops/db-args.sh
+. "$(dirname "$0")/db-args.sh"
+out="$file"
 
 case "$url" in
   postgres://*|postgresql://*)
-    command -v pg_dump >/dev/null || { echo "backup.sh: pg_dump not found: install postgresql-client" >&2; exit 1; }
+    need pg_dump postgresql-client
     pg_dump --format=custom --no-owner --file "$out" "$url"
     ;;
   sqlite:*)
-    command -v sqlite3 >/dev/null || { echo "backup.sh: sqlite3 not found: install sqlite3" >&2; exit 1; }
-    file="${url#sqlite:}"; file="${file#//}"; file="${file%%\?*}"
-    [ -f "$file" ] || { echo "backup.sh: no SQLite database at $file" >&2; exit 1; }
-    sqlite3 "$file" ".backup '$out'"
+    need sqlite3 sqlite3
+    db="$(sqlite_file_of "$url")"
+    [ -f "$db" ] || { echo "backup.sh: no SQLite database at $db" >&2; exit 1; }
+    sqlite3 "$db" ".backup '$out'"
     ;;
-  *) echo "backup.sh: DATABASE_URL must be postgres://… or sqlite://…" >&2; exit 2 ;;
 esac
 echo "backup.sh: wrote $out ($(wc -c <"$out") bytes)"
