@@ -115,6 +115,15 @@ mod tests {
         json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"})
     }
 
+    fn anthropic(server: &MockServer) -> crate::models::ProviderConfig {
+        config(
+            ProviderKind::Anthropic,
+            &server.uri(),
+            Some("sk-ant-test"),
+            "claude-haiku-4-5",
+        )
+    }
+
     #[tokio::test]
     async fn round_trip() {
         let server = MockServer::start().await;
@@ -137,12 +146,7 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let cfg = config(
-            ProviderKind::Anthropic,
-            &server.uri(),
-            Some("sk-ant-test"),
-            "claude-haiku-4-5",
-        );
+        let cfg = anthropic(&server);
         let reply = build(&cfg, reqwest::Client::new()).chat(&request(true)).await.unwrap();
         assert_eq!(reply.text, "{\"summary\":\"ok\"}");
         assert_eq!((reply.input_tokens, reply.output_tokens), (2100, 503));
@@ -163,12 +167,7 @@ mod tests {
             .respond_with(ResponseTemplate::new(529).set_body_json(anthropic_error(529, "Overloaded")))
             .mount(&server)
             .await;
-        let cfg = config(
-            ProviderKind::Anthropic,
-            &server.uri(),
-            Some("sk-ant-test"),
-            "claude-haiku-4-5",
-        );
+        let cfg = anthropic(&server);
         let error = build(&cfg, reqwest::Client::new())
             .chat(&request(false))
             .await
@@ -187,12 +186,7 @@ mod tests {
     #[tokio::test]
     async fn errors_are_classified() {
         let server = MockServer::start().await;
-        let cfg = config(
-            ProviderKind::Anthropic,
-            &server.uri(),
-            Some("sk-ant-test"),
-            "claude-haiku-4-5",
-        );
+        let cfg = anthropic(&server);
         let success = message(json!([{"type": "text", "text": "ok"}]));
         assert_error_classification(&server, &cfg, &success, anthropic_error).await;
     }
