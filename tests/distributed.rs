@@ -4,6 +4,11 @@
 
 mod common;
 
+/// One integer reply (LLEN, ZCARD, HLEN, SCARD …) for `key`.
+async fn count(conn: &mut redis::aio::MultiplexedConnection, cmd: &str, key: &str) -> u64 {
+    redis::cmd(cmd).arg(key).query_async(conn).await.unwrap()
+}
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -23,7 +28,7 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
         ("QUEUE_PREFIX", prefix.clone()),
         ("ALLOW_LOCAL_PATHS", "true".to_owned()),
         ("BIND_ADDR", format!("127.0.0.1:{port}")),
-        ("WORKER_CONCURRENCY", "4".to_owned()),
+        ("WORKER_CONCURRENCY", "1".to_owned()), // one job at a time each: neither process can drain the burst alone
         ("CLEANUP_INTERVAL_SECS", "1".to_owned()),
     ];
 
@@ -56,11 +61,7 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     for q in ["analysis", "ci_gen", "sync"] {
         loop {
-            let n: u64 = redis::cmd("ZCARD")
-                .arg(format!("{prefix}{q}:workers"))
-                .query_async(&mut conn)
-                .await
-                .unwrap();
+            let n = count(&mut conn, "ZCARD", &format!("{prefix}{q}:workers")).await;
             if n >= 2 {
                 break;
             }
@@ -87,30 +88,14 @@ async fn two_workers_share_200_jobs_each_run_exactly_once() {
     // Queues are empty: nothing ready, scheduled or in flight is left in Redis.
     for kind in kinds {
         let q = format!("{prefix}{kind}");
-        let active: u64 = redis::cmd("LLEN")
-            .arg(format!("{q}:active"))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let scheduled: u64 = redis::cmd("ZCARD")
-            .arg(format!("{q}:scheduled"))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let active = count(&mut conn, "LLEN", &format!("{q}:active")).await;
+        let scheduled = count(&mut conn, "ZCARD", &format!("{q}:scheduled")).await;
         assert_eq!((active, scheduled), (0, 0), "queue {q} not empty");
         // Finished tasks' payloads, results and metadata are cleaned up (apalis-redis#10).
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let data: u64 = redis::cmd("HLEN")
-                .arg(format!("{q}:data"))
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            let done: u64 = redis::cmd("SCARD")
-                .arg(format!("{q}:done"))
-                .query_async(&mut conn)
-                .await
-                .unwrap();
+            let data = count(&mut conn, "HLEN", &format!("{q}:data")).await;
+            let done = count(&mut conn, "SCARD", &format!("{q}:done")).await;
             let metas: Vec<String> = redis::cmd("KEYS")
                 .arg(format!("{q}:meta:*"))
                 .query_async(&mut conn)
