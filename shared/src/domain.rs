@@ -142,6 +142,21 @@ pub enum JobSource {
     Repo { repo: RepoName, git_ref: Option<String> },
     /// A checkout on the worker's filesystem.
     Path { path: String },
+    /// Every repository of a GitHub App installation (installation-wide `sync`).
+    Installation,
+}
+
+/// What a job is about on GitHub: set for jobs that webhooks (or GitHub-backed REST calls)
+/// create, and used by the worker to fetch content and report back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GithubTarget {
+    pub installation_id: i64,
+    /// The commit to work on; `None` for the default branch's head (or a PR's current head).
+    pub head_sha: Option<String>,
+    pub pr_number: Option<i64>,
+    /// What triggered the job (`{"event", "action", "actor", "command"…}`), kept for the record.
+    pub trigger: serde_json::Value,
+    pub delivery_id: Option<String>,
 }
 
 /// The message carried by a queue: only the job id; the row holds everything else, so a

@@ -194,6 +194,7 @@ async fn create(state: web::Data<AppState>, caller: Caller, payload: web::Payloa
             source,
             tenant: caller.tenant,
             max_attempts: state.cfg.limits(kind).max_attempts,
+            github: None,
         },
     )
     .await?;

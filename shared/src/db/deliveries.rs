@@ -1,10 +1,11 @@
 //! The webhook delivery log.
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::DbError;
-use super::delivery::{ActiveModel, Entity as Deliveries, Model as Delivery};
+use super::delivery::{ActiveModel, Column, Entity as Deliveries, Model as Delivery};
 
 /// What a delivery was about, as recorded.
 #[derive(Clone, Debug)]
@@ -41,4 +42,27 @@ pub async fn record(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, D
 
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<Delivery>, DbError> {
     Ok(Deliveries::find_by_id(id.to_owned()).one(db).await?)
+}
+
+/// Links a recorded delivery to the job it created.
+pub async fn set_job(db: &impl ConnectionTrait, id: &str, job_id: &str) -> Result<(), DbError> {
+    Deliveries::update_many()
+        .col_expr(Column::JobId, Expr::value(job_id))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Which of `ids` were recorded (the redelivery task asks GitHub again for the others).
+pub async fn known(db: &impl ConnectionTrait, ids: &[String]) -> Result<std::collections::HashSet<String>, DbError> {
+    use sea_orm::QuerySelect;
+    let rows: Vec<String> = Deliveries::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Id.is_in(ids.iter().cloned()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -33,6 +33,17 @@ pub struct Model {
     pub history: Option<Json>,
     /// Set while the job is active; a second submission with the same key gets this job.
     pub dedup_key: Option<String>,
+    /// GitHub jobs: the App installation, commit, pull request and what triggered the job.
+    pub installation_id: Option<i64>,
+    pub head_sha: Option<String>,
+    pub pr_number: Option<i64>,
+    pub trigger: Option<Json>,
+    pub delivery_id: Option<String>,
+    /// The check run this job owns, once created (a rerun after a crash updates it).
+    pub check_run_id: Option<i64>,
+    /// A newer job with this key supersedes this one while it is active (cancelled).
+    pub coalesce_key: Option<String>,
+    pub superseded_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, TransactionSession, TransactionTrait,
 };
 
 use super::job::{self, Column as C, Entity as Jobs, Model as Job};
-use crate::domain::{JobKind, JobSource, JobStatus};
+use crate::domain::{GithubTarget, JobKind, JobSource, JobStatus};
 
 use super::DbError;
 
@@ -21,6 +21,8 @@ pub struct NewJob {
     pub source: JobSource,
     pub tenant: Option<String>,
     pub max_attempts: u32,
+    /// GitHub jobs: installation, commit, pull request, trigger.
+    pub github: Option<GithubTarget>,
 }
 
 /// Filters of `GET /v1/jobs`.
@@ -44,23 +46,65 @@ fn new_id() -> String {
 pub struct Inserted {
     pub job: Job,
     pub deduplicated: bool,
+    /// Older active jobs this one superseded (now cancelled).
+    pub superseded: Vec<String>,
 }
 
-/// The same work, for the same tenant: the same kind on the same source.
+/// The same work, for the same tenant: the same kind on the same source (for GitHub jobs, the
+/// same commit — or the same pull request's head when the commit is not known yet).
 fn dedup_key(new: &NewJob) -> String {
+    let gh = new.github.as_ref();
+    let at = gh
+        .and_then(|g| g.head_sha.clone())
+        .or_else(|| gh.and_then(|g| g.pr_number).map(|n| format!("#{n}")));
     let source = match &new.source {
-        JobSource::Repo { repo, git_ref } => format!("repo:{}@{}", repo.as_str(), git_ref.as_deref().unwrap_or("")),
+        JobSource::Repo { repo, git_ref } => format!(
+            "repo:{}@{}",
+            repo.as_str(),
+            at.or_else(|| git_ref.clone()).unwrap_or_default()
+        ),
         JobSource::Path { path } => format!("path:{path}"),
+        JobSource::Installation => format!(
+            "installation:{}",
+            gh.map_or(String::new(), |g| g.installation_id.to_string())
+        ),
     };
     format!("{}|{}|{source}", new.tenant.as_deref().unwrap_or(""), new.kind.as_str())
+}
+
+/// Analyses that a newer one makes pointless: the same pull request, or the same branch for
+/// pushes. Ten pushes in a second leave one analysis, of the last commit.
+fn coalesce_key(new: &NewJob) -> Option<String> {
+    let gh = new.github.as_ref()?;
+    let JobSource::Repo { repo, git_ref } = &new.source else {
+        return None;
+    };
+    if new.kind != JobKind::Analysis {
+        return None;
+    }
+    let on = match (gh.pr_number, git_ref) {
+        (Some(n), _) => format!("pr:{n}"),
+        (None, Some(r)) => format!("ref:{r}"),
+        (None, None) => return None,
+    };
+    Some(format!(
+        "{}|{}|{}|{on}",
+        new.tenant.as_deref().unwrap_or(""),
+        new.kind.as_str(),
+        repo.as_str()
+    ))
 }
 
 const ACTIVE: [&str; 3] = ["queued", "retrying", "running"];
 
 /// Creates a job, unless the same work is already queued or running: then that job is returned
 /// (a local path stops counting as "the same" once its analysis has started, since the tree
-/// may have changed since). Concurrent duplicates are settled by a unique index.
-pub async fn insert(db: &impl ConnectionTrait, new: NewJob) -> Result<Inserted, DbError> {
+/// may have changed since). Concurrent duplicates are settled by a unique index. A new job
+/// with a coalescing key cancels the older active jobs of that key (see [`coalesce_key`]).
+///
+/// Works inside a caller's transaction: each insert attempt runs in its own savepoint, so a
+/// lost race on the unique index does not abort the caller's transaction (Postgres).
+pub async fn insert<D: ConnectionTrait + TransactionTrait>(db: &D, new: NewJob) -> Result<Inserted, DbError> {
     let key = dedup_key(&new);
     for _ in 0..3 {
         if let Some(job) = Jobs::find()
@@ -72,16 +116,27 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewJob) -> Result<Inserted, 
             return Ok(Inserted {
                 job,
                 deduplicated: true,
+                superseded: Vec::new(),
             });
         }
-        match insert_row(db, new.clone(), &key).await {
+        let savepoint = db.begin().await?;
+        match insert_row(&savepoint, new.clone(), &key).await {
             Ok(job) => {
+                let superseded = match &job.coalesce_key {
+                    Some(ck) => supersede(&savepoint, ck, &job.id).await?,
+                    None => Vec::new(),
+                };
+                savepoint.commit().await?;
                 return Ok(Inserted {
                     job,
                     deduplicated: false,
+                    superseded,
                 });
             }
-            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => continue,
+            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+                savepoint.rollback().await?;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -90,12 +145,45 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewJob) -> Result<Inserted, 
     ))))
 }
 
+/// Cancels the active jobs of `coalesce_key` older than `newer` (UUIDv7 ids sort by creation,
+/// so two racing inserts never cancel each other). A running one notices at its next lease
+/// renewal. Returns the ids cancelled.
+async fn supersede(db: &impl ConnectionTrait, coalesce_key: &str, newer: &str) -> Result<Vec<String>, sea_orm::DbErr> {
+    let older: Vec<String> = Jobs::find()
+        .select_only()
+        .column(C::Id)
+        .filter(C::CoalesceKey.eq(coalesce_key))
+        .filter(C::Status.is_in(ACTIVE))
+        .filter(C::Id.lt(newer))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if older.is_empty() {
+        return Ok(older);
+    }
+    let now = Utc::now();
+    Jobs::update_many()
+        .col_expr(C::Status, Expr::value(JobStatus::Cancelled.as_str()))
+        .col_expr(C::SupersededBy, Expr::value(newer))
+        .col_expr(C::Error, Expr::value(format!("superseded by job {newer}")))
+        .col_expr(C::FinishedAt, Expr::value(now))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.is_in(older.clone()))
+        .filter(C::Status.is_in(ACTIVE))
+        .exec(db)
+        .await?;
+    Ok(older)
+}
+
 async fn insert_row(db: &impl ConnectionTrait, new: NewJob, key: &str) -> Result<Job, sea_orm::DbErr> {
     let now = Utc::now();
+    let coalesce = coalesce_key(&new);
     let (repo, path, git_ref) = match new.source {
         JobSource::Repo { repo, git_ref } => (Some(repo.as_str().to_owned()), None, git_ref),
         JobSource::Path { path } => (None, Some(path), None),
+        JobSource::Installation => (None, None, None),
     };
+    let gh = new.github;
     let row = job::ActiveModel {
         id: Set(new_id()),
         kind: Set(new.kind.as_str().to_owned()),
@@ -119,6 +207,14 @@ async fn insert_row(db: &impl ConnectionTrait, new: NewJob, key: &str) -> Result
         locked_until: Set(None),
         history: Set(None),
         dedup_key: Set(Some(key.to_owned())),
+        installation_id: Set(gh.as_ref().map(|g| g.installation_id)),
+        head_sha: Set(gh.as_ref().and_then(|g| g.head_sha.clone())),
+        pr_number: Set(gh.as_ref().and_then(|g| g.pr_number)),
+        trigger: Set(gh.as_ref().map(|g| g.trigger.clone())),
+        delivery_id: Set(gh.as_ref().and_then(|g| g.delivery_id.clone())),
+        check_run_id: Set(None),
+        coalesce_key: Set(coalesce),
+        superseded_by: Set(None),
     };
     Jobs::insert(row).exec_with_returning(db).await
 }
@@ -361,6 +457,22 @@ pub async fn renew_lease(
     until: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     let q = Jobs::update_many().col_expr(C::LockedUntil, Expr::value(until));
+    Ok(held_by(q, id, worker).exec(db).await?.rows_affected == 1)
+}
+
+/// Records the check run a job created (so a rerun after a crash updates it instead of
+/// creating a second one) and the commit it resolved. Fenced like [`finish`].
+pub async fn set_github_progress(
+    db: &impl ConnectionTrait,
+    id: &str,
+    worker: &str,
+    head_sha: &str,
+    check_run_id: Option<i64>,
+) -> Result<bool, DbError> {
+    let q = Jobs::update_many()
+        .col_expr(C::HeadSha, Expr::value(head_sha))
+        .col_expr(C::CheckRunId, Expr::value(check_run_id))
+        .col_expr(C::UpdatedAt, Expr::value(Utc::now()));
     Ok(held_by(q, id, worker).exec(db).await?.rows_affected == 1)
 }
 

@@ -2,9 +2,12 @@
 
 pub mod deliveries;
 pub mod delivery;
+pub mod github;
+pub mod installation;
 pub mod job;
 pub mod jobs;
 pub mod model_call;
+pub mod repository;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
