@@ -4,6 +4,7 @@
 pub mod bench;
 mod error;
 mod jobs;
+pub mod redelivery;
 pub mod runner;
 
 use std::sync::Arc;
@@ -41,6 +42,25 @@ pub fn new_worker_id() -> String {
     format!("{host}-{}-{}", std::process::id(), &run[run.len() - 8..])
 }
 
+/// The GitHub App client. With Redis, content-creating calls are throttled per installation
+/// across every worker process (GitHub's secondary limits are per installation).
+async fn github_app(
+    gh: shared::github::GithubConfig,
+    http: reqwest::Client,
+    cfg: &Config,
+) -> Result<shared::github::GithubApp, PoolError> {
+    let app = shared::github::GithubApp::new(gh, http).map_err(|e| PoolError::Monitor(e.to_string()))?;
+    let Some(url) = cfg.redis_url() else {
+        return Ok(app);
+    };
+    let client = redis::Client::open(url).map_err(|e| PoolError::Monitor(format!("redis: {e}")))?;
+    let conn = redis::aio::ConnectionManager::new(client)
+        .await
+        .map_err(|e| PoolError::Monitor(format!("redis: {e}")))?;
+    let throttle = shared::github::RedisThrottle::new(conn, cfg.queue_prefix.clone(), Default::default());
+    Ok(app.with_throttle(std::sync::Arc::new(throttle)))
+}
+
 /// Runs the pool until `stop` is cancelled, then drains: no new jobs are taken, in-flight
 /// jobs get SHUTDOWN_GRACE_SECS to finish, and whatever is still running is handed back.
 pub async fn run(
@@ -53,6 +73,10 @@ pub async fn run(
     let http = reqwest::Client::builder()
         .build()
         .map_err(|e| PoolError::Monitor(e.to_string()))?;
+    let github = match &cfg.github {
+        Some(gh) => Some(github_app(gh.clone(), http.clone(), &cfg).await?),
+        None => None,
+    };
     let router = (!providers.is_empty()).then(|| {
         Router::new(
             providers.iter().map(|p| models::build(p, http.clone())).collect(),
@@ -71,7 +95,9 @@ pub async fn run(
         db: db.clone(),
         cfg: cfg.clone(),
         router,
+        github,
     });
+    tokio::spawn(redelivery::schedule(state.clone(), queues.clone(), stop.clone()));
     tracing::info!(worker_id = %state.worker_id, backend = queues.backend_name(), concurrency = cfg.worker_concurrency, "worker pool starting");
 
     let mut monitor = Monitor::new();

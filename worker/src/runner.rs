@@ -26,6 +26,8 @@ pub struct WorkerState {
     pub analyze: AnalyzeOptions,
     /// The model chain; `None` when no provider is configured (offline analyser only).
     pub router: Option<Router>,
+    /// The GitHub App client; `None` without GITHUB_APP_ID (repository jobs then fail).
+    pub github: Option<shared::github::GithubApp>,
 }
 
 /// Backoff before attempt `attempt + 1`: exponential with full jitter, 2 s base, 5 min cap.
@@ -108,11 +110,16 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
         metrics::histogram!("autodevops_job_duration_seconds", "queue" => kind.queue())
             .record(started.elapsed().as_secs_f64());
         guard.disarm();
-        if !jobs::finish(&state.db.conn, &job.id, &state.worker_id, outcome)
+        let dead = matches!(outcome, Outcome::Dead { .. });
+        let recorded = jobs::finish(&state.db.conn, &job.id, &state.worker_id, outcome)
             .await
-            .map_err(|e| e.to_string())?
-        {
-            tracing::warn!("job was taken over by another worker (lease expired); result discarded");
+            .map_err(|e| e.to_string())?;
+        if !recorded {
+            tracing::warn!("job was taken over, cancelled or superseded while running; result discarded");
+        }
+        if dead || !recorded {
+            // A dead or superseded GitHub job's check run is completed, never left in progress.
+            crate::jobs::github::close_check_run(&state, &job.id).await;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use shared::db::job::Model as Job;
 use shared::db::jobs::{self, JobFilter, NewJob};
-use shared::domain::{JobKind, JobSource, JobStatus, RepoName};
+use shared::domain::{GithubTarget, JobKind, JobSource, JobStatus, RepoName};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -38,6 +38,10 @@ pub fn view(job: &Job) -> Value {
         "repo": job.repo,
         "path": job.path,
         "ref": job.git_ref,
+        "sha": job.head_sha,
+        "pr": job.pr_number,
+        "installation_id": job.installation_id,
+        "superseded_by": job.superseded_by,
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
         "created_at": job.created_at,
@@ -127,15 +131,17 @@ fn parse_create(body: &[u8], state: &AppState) -> Result<(JobKind, JobSource), A
                     "ref must be 1 to 255 characters",
                 ));
             }
-            // Fetching repositories needs the GitHub App, which this build does not configure yet.
-            return Err(ApiError::field(
-                "github_not_configured",
-                "repo",
-                format!(
-                    "cannot fetch {}: GitHub repository sources need the GitHub App (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY); use a local path instead",
-                    repo.as_str()
-                ),
-            ));
+            if state.cfg.github.is_none() {
+                return Err(ApiError::field(
+                    "github_not_configured",
+                    "repo",
+                    format!(
+                        "cannot fetch {}: GitHub repository sources need the GitHub App (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY); use a local path instead",
+                        repo.as_str()
+                    ),
+                ));
+            }
+            JobSource::Repo { repo, git_ref }
         }
         (None, Some(path)) => {
             if git_ref.is_some() {
@@ -183,9 +189,39 @@ fn validate_path(path: &str, state: &AppState) -> Result<(), ApiError> {
     }
 }
 
+/// A repository source runs through the GitHub App installation that covers it (known from
+/// the installations' `sync`).
+async fn github_target(
+    state: &AppState,
+    caller: &Caller,
+    source: &JobSource,
+) -> Result<Option<GithubTarget>, ApiError> {
+    let JobSource::Repo { repo, .. } = source else {
+        return Ok(None);
+    };
+    let Some(mirrored) = shared::db::github::repository_by_name(&state.db.conn, repo.as_str()).await? else {
+        return Err(ApiError::field(
+            "not_installed",
+            "repo",
+            format!(
+                "{} is not in any installation of the GitHub App (install the App on it; installations sync on install)",
+                repo.as_str()
+            ),
+        ));
+    };
+    Ok(Some(GithubTarget {
+        installation_id: mirrored.installation_id,
+        head_sha: None,
+        pr_number: None,
+        trigger: json!({ "type": "api", "actor": caller.tenant }),
+        delivery_id: None,
+    }))
+}
+
 async fn create(state: web::Data<AppState>, caller: Caller, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, MAX_BODY).await?;
     let (kind, source) = parse_create(&body, &state)?;
+    let github = github_target(&state, &caller, &source).await?;
     let inserted = jobs::insert(
         &state.db.conn,
         NewJob {
@@ -194,7 +230,7 @@ async fn create(state: web::Data<AppState>, caller: Caller, payload: web::Payloa
             source,
             tenant: caller.tenant,
             max_attempts: state.cfg.limits(kind).max_attempts,
-            github: None,
+            github,
         },
     )
     .await?;

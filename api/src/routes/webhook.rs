@@ -5,6 +5,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use shared::db::deliveries::{self, NewDelivery};
+use shared::db::jobs::NewJob;
+use shared::domain::{GithubTarget, JobKind, JobSource};
+use shared::webhook::{JobIntent, ReplyTarget, Route};
 use tracing::Instrument;
 
 use crate::AppState;
@@ -73,8 +76,19 @@ async fn handle(
     })?;
     metrics::counter!("autodevops_webhooks_received_total", "event" => event.clone()).increment(1);
 
-    let (outcome, reason) = route(&event, &value);
-    let recorded = deliveries::record(
+    let routed = route(&state, &event, &value);
+    let (outcome, reason) = (routed.outcome(), routed.reason().map(str::to_owned));
+    let new_jobs = match routed {
+        Route::Accept { jobs, reply } => {
+            let mut new_jobs: Vec<NewJob> = jobs.into_iter().map(|i| new_job(&state, i, &delivery)).collect();
+            if let (Some(body), Some(target)) = (reply, shared::webhook::reply_target(&value)) {
+                new_jobs.push(reply_job(&state, target, body, &delivery));
+            }
+            new_jobs
+        }
+        Route::Ignore { .. } => Vec::new(),
+    };
+    let recorded = deliveries::record_with_jobs(
         &state.db.conn,
         NewDelivery {
             id: delivery.clone(),
@@ -86,33 +100,96 @@ async fn handle(
             reason: reason.clone(),
             job_id: None,
         },
+        new_jobs,
     )
     .await?;
-    if !recorded {
+    let Some(inserted) = recorded else {
         tracing::info!("duplicate delivery; nothing to do");
         return Ok(HttpResponse::Ok().json(json!({ "duplicate": true, "delivery": delivery })));
+    };
+    let ids: Vec<&str> = inserted.iter().map(|i| i.job.id.as_str()).collect();
+    for i in &inserted {
+        for old in &i.superseded {
+            tracing::info!(job_id = %old, superseded_by = %i.job.id, "older analysis superseded");
+        }
     }
-    tracing::info!(outcome, reason = reason.as_deref().unwrap_or("-"), "webhook recorded");
-    let mut body = json!({ "delivery": delivery, "event": event, "outcome": outcome });
+    let created = inserted.iter().filter(|i| !i.deduplicated).map(|i| &i.job);
+    for job in created {
+        // If the queue is down the job stays in the outbox and the relay pushes it later.
+        if let Err(e) = shared::relay::enqueue(&state.db, &state.queues, job).await {
+            tracing::warn!(job_id = %job.id, error = %e, "queue unavailable; job accepted into the outbox");
+        }
+    }
+    tracing::info!(outcome, reason = reason.as_deref().unwrap_or("-"), jobs = ?ids, "webhook recorded");
+    let mut body = json!({ "delivery": delivery, "event": event, "outcome": outcome, "jobs": ids });
     if let Some(r) = reason {
         body["reason"] = json!(r);
     }
     Ok(HttpResponse::Accepted().json(body))
 }
 
-/// What a delivery leads to. Jobs on GitHub repositories need the GitHub App client, which this
-/// build does not have yet: such events are recorded and ignored with that reason.
-fn route(event: &str, payload: &Value) -> (&'static str, Option<String>) {
+/// What a delivery leads to. Without the GitHub App configuration the workers cannot act on
+/// repositories: such events are recorded and ignored with that reason.
+fn route(state: &AppState, event: &str, payload: &Value) -> Route {
     const NO_APP: &str = "repository jobs need the GitHub App configuration (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)";
-    match event {
-        "ping" => ("accepted", None),
-        "push" | "pull_request" | "installation" | "installation_repositories" | "issue_comment" | "check_run" => {
-            if payload["sender"]["type"] == "Bot" {
-                ("ignored", Some("event sent by a bot".into()))
-            } else {
-                ("ignored", Some(NO_APP.into()))
-            }
+    let routed = shared::webhook::route(event, payload, &state.cfg.routing);
+    match routed {
+        Route::Accept { ref jobs, ref reply } if state.cfg.github.is_none() && (!jobs.is_empty() || reply.is_some()) => {
+            Route::Ignore { reason: NO_APP.into() }
         }
-        other => ("ignored", Some(format!("event {other:?} is not handled"))),
+        other => other,
+    }
+}
+
+/// The tenant of a GitHub installation's jobs.
+pub fn installation_tenant(installation_id: i64) -> String {
+    format!("installation:{installation_id}")
+}
+
+fn new_job(state: &AppState, intent: JobIntent, delivery: &str) -> NewJob {
+    let source = match intent.repo {
+        Some(repo) => JobSource::Repo {
+            repo,
+            git_ref: intent.git_ref,
+        },
+        None => JobSource::Installation,
+    };
+    let mut trigger = serde_json::to_value(&intent.trigger).unwrap_or(Value::Null);
+    trigger["actor"] = json!(intent.actor);
+    trigger["default_branch"] = json!(intent.default_branch);
+    NewJob {
+        kind: intent.kind,
+        queue: state.queues.name(intent.kind),
+        source,
+        tenant: Some(installation_tenant(intent.installation_id)),
+        max_attempts: state.cfg.limits(intent.kind).max_attempts,
+        github: Some(GithubTarget {
+            installation_id: intent.installation_id,
+            head_sha: intent.head_sha,
+            pr_number: intent.pr_number,
+            trigger,
+            delivery_id: Some(delivery.to_owned()),
+        }),
+    }
+}
+
+/// A reply to `/autodevops help`, posted by a `sync` job (the webhook never calls GitHub).
+fn reply_job(state: &AppState, target: ReplyTarget, body: String, delivery: &str) -> NewJob {
+    NewJob {
+        kind: JobKind::Sync,
+        queue: state.queues.name(JobKind::Sync),
+        source: JobSource::Repo {
+            repo: target.repo,
+            git_ref: None,
+        },
+        tenant: Some(installation_tenant(target.installation_id)),
+        max_attempts: state.cfg.limits(JobKind::Sync).max_attempts,
+        github: Some(GithubTarget {
+            installation_id: target.installation_id,
+            head_sha: None,
+            pr_number: Some(target.issue_number),
+            trigger: json!({ "type": "reply", "body": body }),
+            delivery_id: Some(delivery.to_owned()),
+        }),
     }
 }

@@ -2,9 +2,13 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionSession,
+    TransactionTrait,
+};
 
 use super::DbError;
+use super::jobs::{self, Inserted, NewJob};
 use super::delivery::{ActiveModel, Column, Entity as Deliveries, Model as Delivery};
 
 /// What a delivery was about, as recorded.
@@ -65,4 +69,28 @@ pub async fn known(db: &impl ConnectionTrait, ids: &[String]) -> Result<std::col
         .all(db)
         .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// Records a delivery and creates its jobs in one transaction (the outbox): both are stored,
+/// or neither. `Ok(None)` for a delivery id seen before: no job is created a second time.
+pub async fn record_with_jobs(
+    db: &DatabaseConnection,
+    d: NewDelivery,
+    new_jobs: Vec<NewJob>,
+) -> Result<Option<Vec<Inserted>>, DbError> {
+    let id = d.id.clone();
+    let txn = db.begin().await?;
+    if !record(&txn, d).await? {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let mut inserted = Vec::with_capacity(new_jobs.len());
+    for new in new_jobs {
+        inserted.push(jobs::insert(&txn, new).await?);
+    }
+    if let Some(first) = inserted.first() {
+        set_job(&txn, &id, &first.job.id).await?;
+    }
+    txn.commit().await?;
+    Ok(Some(inserted))
 }

@@ -247,6 +247,23 @@ pub async fn list(db: &impl ConnectionTrait, f: &JobFilter) -> Result<Vec<Job>, 
     Ok(q.order_by_desc(C::Id).limit(f.limit).all(db).await?)
 }
 
+/// Whether `tenant` has a job of `kind` created since `since` (periodic tasks run once per
+/// period across all workers).
+pub async fn created_since(
+    db: &impl ConnectionTrait,
+    tenant: &str,
+    kind: JobKind,
+    since: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    Ok(Jobs::find()
+        .filter(C::Tenant.eq(tenant))
+        .filter(C::Kind.eq(kind.as_str()))
+        .filter(C::CreatedAt.gt(since))
+        .count(db)
+        .await?
+        > 0)
+}
+
 /// Count of jobs per status (for /v1/queues and gauges).
 pub async fn count_by_status(db: &impl ConnectionTrait, kind: JobKind, status: JobStatus) -> Result<u64, DbError> {
     Ok(Jobs::find()

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod ci_gen;
+pub(crate) mod github;
 mod sync;
 
 use std::path::PathBuf;
@@ -16,6 +17,9 @@ use crate::error::JobError;
 
 /// Runs `job` to completion.
 pub async fn run(kind: JobKind, job: &Job, state: &WorkerState) -> Result<Value, JobError> {
+    if job.installation_id.is_some() || job.trigger.is_some() {
+        return github::run(kind, job, state).await;
+    }
     let opts = &state.analyze;
     match kind {
         JobKind::Analysis => analysis::run(job, opts, state.router.as_ref(), &state.db).await,
