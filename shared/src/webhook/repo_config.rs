@@ -125,7 +125,9 @@ pub fn parse(text: &str) -> (RepoConfig, Vec<ConfigProblem>) {
         Ok(c) => c,
         Err(e) => {
             let line = e.location().map(|l| l.line());
-            let problem = ConfigProblem::new(line, format!("{}: using the defaults", strip_location(&e.to_string())));
+            let message =
+                strip_location(&e.to_string()).replace("struct RepoConfig", "a mapping of settings (key: value)");
+            let problem = ConfigProblem::new(line, format!("{message}: using the defaults"));
             return (RepoConfig::default(), vec![problem]);
         }
     };
@@ -267,14 +269,16 @@ ci:
 
     #[test]
     fn bad_yaml_gives_defaults_and_the_line() {
-        let (config, problems) = parse("enabled: true\nfeatures:\n  analysis: [true\n");
+        let (config, problems) = parse("enabled: false\nci:\n  branch: \"unterminated\n");
         assert_eq!(config, RepoConfig::default());
         assert_eq!(problems.len(), 1);
         assert!(problems[0].line.is_some_and(|l| l >= 3), "{:?}", problems[0]);
+        assert!(problems[0].message.contains("quoted scalar"), "{}", problems[0]);
 
         let (config, problems) = parse("- just\n- a list\n");
         assert_eq!(config, RepoConfig::default());
         assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("a mapping of settings"), "{}", problems[0]);
     }
 
     #[test]
