@@ -13,14 +13,16 @@ use crate::domain::{JobKind, RepoName};
 
 /// The outcome of routing one delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(tag = "outcome")]
 pub enum Route {
     /// Act on it: create these jobs (none for `ping`) and post `reply` (help text) if set.
+    #[serde(rename = "accepted")]
     Accept {
         jobs: Vec<JobIntent>,
         reply: Option<String>,
     },
     /// Record it and do nothing; `reason` is for people.
+    #[serde(rename = "ignored")]
     Ignore { reason: String },
 }
 
@@ -395,4 +397,289 @@ fn check_run(ctx: &Ctx<'_>, payload: &Value, action: &str) -> Route {
         run.pull_requests.first().map(|p| p.number),
         Trigger::Rerun,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn fixture(path: &str) -> Value {
+        let file = format!("{}/../tests/fixtures/webhooks/{path}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn one_job(route: Route) -> JobIntent {
+        match route {
+            Route::Accept { mut jobs, reply: None } if jobs.len() == 1 => jobs.remove(0),
+            other => panic!("expected one job, got {other:?}"),
+        }
+    }
+
+    fn reason(route: Route) -> String {
+        match route {
+            Route::Ignore { reason } => reason,
+            other => panic!("expected Ignore, got {other:?}"),
+        }
+    }
+
+    fn with_slug(slug: &str) -> RoutingPolicy {
+        RoutingPolicy {
+            app_slug: Some(slug.into()),
+            ..RoutingPolicy::default()
+        }
+    }
+
+    /// A comment on pull request #1 (issue_comment fixture 04, made a PR comment).
+    fn pr_comment(body: &str, association: &str) -> Value {
+        let mut p = fixture("issue_comment/04-created.json");
+        p["issue"]["pull_request"] = json!({
+            "url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1",
+            "html_url": "https://github.com/Codertocat/Hello-World/pull/1",
+            "diff_url": "https://github.com/Codertocat/Hello-World/pull/1.diff",
+            "patch_url": "https://github.com/Codertocat/Hello-World/pull/1.patch"
+        });
+        p["comment"]["body"] = body.into();
+        p["comment"]["author_association"] = association.into();
+        p
+    }
+
+    #[test]
+    fn push_to_another_branch_is_ignored() {
+        let mut p = fixture("push/05-branch-created.json");
+        p["ref"] = "refs/heads/feature/x".into();
+        assert_eq!(
+            reason(route("push", &p, &RoutingPolicy::default())),
+            "push to branch feature/x, not the default branch master"
+        );
+    }
+
+    #[test]
+    fn deleted_branches_are_ignored() {
+        let mut p = fixture("push/05-branch-created.json");
+        p["after"] = ZERO_SHA.into();
+        assert_eq!(
+            reason(route("push", &p, &RoutingPolicy::default())),
+            "branch master was deleted"
+        );
+        let mut p = fixture("push/05-branch-created.json");
+        p["deleted"] = true.into();
+        assert_eq!(
+            reason(route("push", &p, &RoutingPolicy::default())),
+            "branch master was deleted"
+        );
+    }
+
+    #[test]
+    fn draft_pull_requests_follow_the_policy() {
+        let mut p = fixture("pull_request/13-opened.json");
+        p["pull_request"]["draft"] = true.into();
+        let why = reason(route("pull_request", &p, &RoutingPolicy::default()));
+        assert!(why.starts_with("draft pull request #2"), "{why}");
+
+        let drafts = RoutingPolicy {
+            analyze_drafts: true,
+            ..RoutingPolicy::default()
+        };
+        let job = one_job(route("pull_request", &p, &drafts));
+        assert_eq!(job.pr_number, Some(2));
+        assert_eq!(job.trigger, Trigger::PullRequest);
+    }
+
+    #[test]
+    fn analyze_command_from_a_writer_analyses_the_pull_request() {
+        for association in WRITE_ASSOCIATIONS {
+            let p = pr_comment("/autodevops analyze", association);
+            let job = one_job(route("issue_comment", &p, &RoutingPolicy::default()));
+            assert_eq!(
+                job,
+                JobIntent {
+                    kind: JobKind::Analysis,
+                    installation_id: 1,
+                    repo: Some(RepoName::try_from("Codertocat/Hello-World".to_owned()).unwrap()),
+                    head_sha: None,
+                    git_ref: Some("refs/pull/1/head".into()),
+                    pr_number: Some(1),
+                    trigger: Trigger::Comment {
+                        command: Command::Analyze
+                    },
+                    actor: Some("Codertocat".into()),
+                    default_branch: Some("master".into()),
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn ci_command_generates_ci_for_the_repository() {
+        let p = pr_comment("/autodevops ci", "MEMBER");
+        let job = one_job(route("issue_comment", &p, &RoutingPolicy::default()));
+        assert_eq!(job.kind, JobKind::CiGen);
+        assert_eq!(job.trigger, Trigger::Comment { command: Command::Ci });
+        assert_eq!((job.head_sha, job.git_ref), (None, None));
+        assert_eq!(job.pr_number, Some(1));
+    }
+
+    #[test]
+    fn help_and_unknown_commands_reply_without_jobs() {
+        let policy = RoutingPolicy::default();
+        let p = pr_comment("/autodevops help", "OWNER");
+        assert_eq!(
+            route("issue_comment", &p, &policy),
+            Route::Accept {
+                jobs: vec![],
+                reply: Some(HELP.into())
+            }
+        );
+        let p = pr_comment("/autodevops deploy now", "OWNER");
+        match route("issue_comment", &p, &policy) {
+            Route::Accept {
+                jobs,
+                reply: Some(text),
+            } => {
+                assert!(jobs.is_empty());
+                assert!(text.starts_with("Unknown command `/autodevops deploy`"), "{text}");
+                assert!(text.ends_with(HELP));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            reply_target(&p),
+            Some(ReplyTarget {
+                installation_id: 1,
+                repo: RepoName::try_from("Codertocat/Hello-World".to_owned()).unwrap(),
+                issue_number: 1,
+            })
+        );
+    }
+
+    #[test]
+    fn commands_need_write_access() {
+        for association in ["CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "NONE", "MANNEQUIN"] {
+            let p = pr_comment("/autodevops analyze", association);
+            assert_eq!(
+                reason(route("issue_comment", &p, &RoutingPolicy::default())),
+                format!(
+                    "Codertocat ({association}) does not have write access: commands need OWNER, MEMBER or COLLABORATOR"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn other_pull_request_comments_are_ignored() {
+        let p = pr_comment("Looks good to me", "OWNER");
+        assert_eq!(
+            reason(route("issue_comment", &p, &RoutingPolicy::default())),
+            "comment is not a /autodevops command"
+        );
+        let mut p = pr_comment("/autodevops analyze", "OWNER");
+        p["action"] = "edited".into();
+        assert_eq!(
+            reason(route("issue_comment", &p, &RoutingPolicy::default())),
+            "comment edited: only new comments are read for commands"
+        );
+    }
+
+    #[test]
+    fn rerun_takes_the_pull_request_and_checks_the_app() {
+        let mut p = fixture("check_run/08-rerequested.json");
+        p["check_run"]["pull_requests"] = fixture("check_run/01-created.json")["check_run"]["pull_requests"].clone();
+        let job = one_job(route("check_run", &p, &RoutingPolicy::default()));
+        assert_eq!(job.trigger, Trigger::Rerun);
+        assert_eq!(job.pr_number, Some(2));
+        assert_eq!(
+            job.head_sha.as_deref(),
+            Some("d6fde92930d4715a2b49857d24b940956b26d2d3")
+        );
+
+        p["check_run"]["app"]["slug"] = "super-duper".into();
+        let why = reason(route("check_run", &p, &with_slug("autodevops")));
+        assert_eq!(why, r#"check run belongs to the App "super-duper", not "autodevops""#);
+        one_job(route("check_run", &p, &with_slug("Super-Duper")));
+    }
+
+    #[test]
+    fn our_own_bot_is_ignored() {
+        let mut p = fixture("pull_request/13-opened.json");
+        p["sender"]["login"] = "autodevops[bot]".into();
+        p["sender"]["type"] = "Bot".into();
+        assert_eq!(
+            reason(route("pull_request", &p, &with_slug("autodevops"))),
+            "event sent by a bot (autodevops[bot], this App itself)"
+        );
+    }
+
+    #[test]
+    fn allow_list_limits_repositories() {
+        let p = fixture("pull_request/13-opened.json");
+        let allow = |patterns: &str| RoutingPolicy {
+            allow: patterns.split(',').map(|s| s.parse().unwrap()).collect(),
+            ..RoutingPolicy::default()
+        };
+        assert_eq!(
+            reason(route("pull_request", &p, &allow("octo-org,acme/*"))),
+            "repository Codertocat/Hello-World matches no GITHUB_REPO_ALLOW pattern (octo-org, acme/*)"
+        );
+        one_job(route("pull_request", &p, &allow("octo-org,codertocat/hello-*")));
+        one_job(route("pull_request", &p, &allow("CODERTOCAT")));
+    }
+
+    #[test]
+    fn unknown_events_and_actions_are_named() {
+        let p = fixture("push/05-branch-created.json");
+        for event in ["issues", "workflow_run", "release"] {
+            assert_eq!(
+                reason(route(event, &p, &RoutingPolicy::default())),
+                format!("event {event:?} is not handled")
+            );
+        }
+        let mut p = fixture("installation/02-created.json");
+        p["action"] = "renamed".into();
+        assert_eq!(
+            reason(route("installation", &p, &RoutingPolicy::default())),
+            r#"installation action "renamed" is not handled"#
+        );
+        p["action"] = "created".into();
+        p.as_object_mut().unwrap().remove("installation");
+        assert_eq!(
+            reason(route("installation", &p, &RoutingPolicy::default())),
+            "no installation id in this installation delivery"
+        );
+    }
+
+    #[test]
+    fn malformed_payloads_are_ignored_with_the_field() {
+        let mut p = fixture("push/05-branch-created.json");
+        p.as_object_mut().unwrap().remove("after");
+        let why = reason(route("push", &p, &RoutingPolicy::default()));
+        assert_eq!(why, "malformed push payload: missing field `after`");
+    }
+
+    #[test]
+    fn routes_and_intents_serialize_for_records_and_jobs() {
+        let job = one_job(route(
+            "push",
+            &fixture("push/05-branch-created.json"),
+            &RoutingPolicy::default(),
+        ));
+        let value = serde_json::to_value(&job).unwrap();
+        assert_eq!(value["kind"], "analysis");
+        assert_eq!(value["trigger"], json!({ "type": "push" }));
+        assert_eq!(serde_json::from_value::<JobIntent>(value).unwrap(), job);
+
+        let ignored = route("issues", &json!({}), &RoutingPolicy::default());
+        assert_eq!(ignored.outcome(), "ignored");
+        assert_eq!(
+            serde_json::to_value(&ignored).unwrap(),
+            json!({ "outcome": "ignored", "reason": "event \"issues\" is not handled" })
+        );
+        let comment = Trigger::Comment { command: Command::Ci };
+        assert_eq!(
+            serde_json::to_value(&comment).unwrap(),
+            json!({ "type": "comment", "command": "ci" })
+        );
+    }
 }
