@@ -1,5 +1,5 @@
 //! The library shared by the API and the workers: configuration, domain types, storage,
-//! queues, the offline analyser and telemetry.
+//! queues, the offline analyser, telemetry and webhook routing.
 
 pub mod analysis;
 pub mod config;
@@ -11,3 +11,4 @@ pub mod models;
 pub mod queue;
 pub mod relay;
 pub mod telemetry;
+pub mod webhook;
