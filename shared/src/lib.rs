@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod dlq;
 pub mod domain;
+pub mod github;
 pub mod json;
 pub mod models;
 pub mod queue;
