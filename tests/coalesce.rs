@@ -61,22 +61,30 @@ async fn job(db: &Db, id: &str) -> Job {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_rapid_pushes_to_a_pull_request_leave_one_analysis_of_the_last_commit() {
     for (_dir, db) in databases().await {
-        let mut ids = Vec::new();
+        let mut ids: Vec<String> = Vec::new();
         for i in 0..10 {
             let ins = jobs::insert(&db.conn, pr_analysis(&sha(i), Some(7), "refs/pull/7/head"))
                 .await
                 .unwrap();
             assert!(!ins.deduplicated);
             if i > 0 {
-                assert_eq!(ins.superseded, vec![ids[i - 1].clone()], "each push supersedes the one before");
+                assert_eq!(
+                    ins.superseded,
+                    vec![ids[i - 1].clone()],
+                    "each push supersedes the one before"
+                );
             }
             ids.push(ins.job.id);
         }
         let last = ids.last().unwrap();
-        for id in &ids[..9] {
+        for (i, id) in ids[..9].iter().enumerate() {
             let j = job(&db, id).await;
             assert_eq!(j.status, "cancelled");
-            assert_eq!(j.superseded_by.as_deref(), Some(last.as_str()));
+            assert_eq!(
+                j.superseded_by.as_deref(),
+                Some(ids[i + 1].as_str()),
+                "points at its successor"
+            );
             assert!(j.finished_at.is_some());
         }
         let newest = job(&db, last).await;

@@ -98,6 +98,12 @@ pub struct Config {
     pub sentry_dsn: Option<SecretString>,
     /// SENTRY_ENVIRONMENT, default `production`.
     pub sentry_environment: String,
+    /// The GitHub App (GITHUB_APP_ID + private key); `None` when not configured.
+    pub github: Option<crate::github::GithubConfig>,
+    /// Which webhook events become jobs (allow/block lists, drafts, the App's own bot).
+    pub routing: crate::webhook::RoutingPolicy,
+    /// How often workers ask GitHub to redeliver failed webhook deliveries (0 = never).
+    pub redelivery_interval: Duration,
 }
 
 /// A role that serves the API, and the `--bind` address it was given (over BIND_ADDR).
@@ -255,6 +261,23 @@ impl Config {
             parse_ranged(v, 1, 1 << 30)
         });
 
+        let lookup = |k: &str| get(k);
+        let github = crate::github::GithubConfig::from_vars(&lookup).unwrap_or_else(|problems| {
+            for (var, m) in problems {
+                errs.push(var, m);
+            }
+            None
+        });
+        let routing = crate::webhook::RoutingPolicy::from_vars(&lookup).unwrap_or_else(|problems| {
+            for (var, m) in problems {
+                errs.push(var, m);
+            }
+            crate::webhook::RoutingPolicy::default()
+        });
+        let redelivery_secs = parse_or(&mut errs, &get, "GITHUB_REDELIVERY_INTERVAL_SECS", 600u64, |v| {
+            parse_ranged(v, 0, 86_400)
+        });
+
         if let Some(db) = &database_url
             && redis_url.is_none()
             && !db.is_sqlite()
@@ -296,6 +319,9 @@ impl Config {
                 webhook_secrets,
                 sentry_dsn,
                 sentry_environment: get("SENTRY_ENVIRONMENT").unwrap_or_else(|| "production".to_owned()),
+                github,
+                routing,
+                redelivery_interval: Duration::from_secs(redelivery_secs),
             }),
             _ => Err(errs),
         }

@@ -17,7 +17,6 @@ use tracing::Instrument;
 use crate::error::JobError;
 
 /// What every handler invocation needs; shared by the workers of one process.
-#[derive(Debug)]
 pub struct WorkerState {
     pub db: Db,
     pub cfg: Config,
@@ -28,6 +27,16 @@ pub struct WorkerState {
     pub router: Option<Router>,
     /// The GitHub App client; `None` without GITHUB_APP_ID (repository jobs then fail).
     pub github: Option<shared::github::GithubApp>,
+}
+
+impl std::fmt::Debug for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerState")
+            .field("worker_id", &self.worker_id)
+            .field("router", &self.router)
+            .field("github", &self.github.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Backoff before attempt `attempt + 1`: exponential with full jitter, 2 s base, 5 min cap.

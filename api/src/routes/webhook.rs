@@ -134,7 +134,9 @@ fn route(state: &AppState, event: &str, payload: &Value) -> Route {
     const NO_APP: &str = "repository jobs need the GitHub App configuration (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)";
     let routed = shared::webhook::route(event, payload, &state.cfg.routing);
     match routed {
-        Route::Accept { ref jobs, ref reply } if state.cfg.github.is_none() && (!jobs.is_empty() || reply.is_some()) => {
+        Route::Accept { ref jobs, ref reply }
+            if state.cfg.github.is_none() && (!jobs.is_empty() || reply.is_some()) =>
+        {
             Route::Ignore { reason: NO_APP.into() }
         }
         other => other,

@@ -3,13 +3,12 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionSession,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 
 use super::DbError;
-use super::jobs::{self, Inserted, NewJob};
 use super::delivery::{ActiveModel, Column, Entity as Deliveries, Model as Delivery};
+use super::jobs::{self, Inserted, NewJob};
 
 /// What a delivery was about, as recorded.
 #[derive(Clone, Debug)]

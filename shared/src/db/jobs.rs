@@ -54,9 +54,13 @@ pub struct Inserted {
 /// same commit — or the same pull request's head when the commit is not known yet).
 fn dedup_key(new: &NewJob) -> String {
     let gh = new.github.as_ref();
-    let at = gh
-        .and_then(|g| g.head_sha.clone())
-        .or_else(|| gh.and_then(|g| g.pr_number).map(|n| format!("#{n}")));
+    // A pull request's analysis reports on that pull request: the same commit on another one
+    // (or pushed to a branch) is other work.
+    let pr = gh.and_then(|g| g.pr_number).map(|n| format!("#{n}"));
+    let at = match (gh.and_then(|g| g.head_sha.clone()), pr) {
+        (Some(sha), pr) => Some(format!("{sha}{}", pr.unwrap_or_default())),
+        (None, pr) => pr,
+    };
     let source = match &new.source {
         JobSource::Repo { repo, git_ref } => format!(
             "repo:{}@{}",

@@ -10,6 +10,7 @@ mod config;
 mod deliveries;
 mod error;
 mod etag;
+mod heads;
 mod pulls;
 mod repos;
 mod throttle;

@@ -39,10 +39,7 @@ impl From<GithubError> for JobError {
 /// What triggered the job (`trigger.type`): `push`, `pull_request`, `comment`, `rerun`,
 /// `installation`, … and the worker's own `reply` and `redeliver`.
 fn trigger_type(job: &Job) -> &str {
-    job.trigger
-        .as_ref()
-        .and_then(|t| t["type"].as_str())
-        .unwrap_or("")
+    job.trigger.as_ref().and_then(|t| t["type"].as_str()).unwrap_or("")
 }
 
 /// Runs a GitHub job.
@@ -80,7 +77,11 @@ async fn reply(gh: &Installation, job: &Job) -> Result<Value, JobError> {
     let number = job
         .pr_number
         .ok_or_else(|| JobError::Permanent("reply without an issue number".into()))?;
-    let body = job.trigger.as_ref().and_then(|t| t["body"].as_str()).unwrap_or_default();
+    let body = job
+        .trigger
+        .as_ref()
+        .and_then(|t| t["body"].as_str())
+        .unwrap_or_default();
     // The marker makes a rerun after a crash update the same reply instead of adding one.
     let marker = format!("<!-- autodevops:reply:{} -->", job.id);
     let comment = gh
@@ -139,8 +140,17 @@ async fn checkout(
         .prefix("autodevops-")
         .tempdir()
         .map_err(|e| JobError::Retryable(format!("cannot create a work directory: {e}")))?;
-    let stats = gh.download_tree(repo, sha, dir.path(), &tree_limits(state)).await?;
-    Ok((dir, serde_json::to_value(&stats).unwrap_or(Value::Null)))
+    let s = gh.download_tree(repo, sha, dir.path(), &tree_limits(state)).await?;
+    let stats = json!({
+        "files": s.files,
+        "bytes": s.bytes,
+        "skipped_large": s.skipped_large,
+        "skipped_binary": s.skipped_binary,
+        "skipped_links": s.skipped_links,
+        "rejected_paths": s.rejected_paths,
+        "truncated": s.truncated,
+    });
+    Ok((dir, stats))
 }
 
 /// A copy of the job that points at a local checkout, for the path-based job runners.
@@ -185,8 +195,13 @@ async fn analysis(gh: &Installation, job: &Job, state: &WorkerState) -> Result<V
         .map_err(|e| JobError::Retryable(e.to_string()))?;
 
     let (dir, tree) = checkout(gh, repo, &sha, state).await?;
-    let mut result = super::analysis::run(&local_copy(job, dir.path()), &state.analyze, state.router.as_ref(), &state.db)
-        .await?;
+    let mut result = super::analysis::run(
+        &local_copy(job, dir.path()),
+        &state.analyze,
+        state.router.as_ref(),
+        &state.db,
+    )
+    .await?;
     drop(dir);
     let mut report: AnalysisReport = serde_json::from_value(result["report"].clone())
         .map_err(|e| JobError::Permanent(format!("analysis report: {e}")))?;
@@ -213,7 +228,11 @@ async fn analysis(gh: &Installation, job: &Job, state: &WorkerState) -> Result<V
     let comment_id = match (job.pr_number, config.features.pr_comment) {
         (Some(number), true) => {
             let body = render::pr_comment(&sha, &summary, None);
-            Some(gh.upsert_sticky_comment(repo, number, render::COMMENT_MARKER, &body).await?.id)
+            Some(
+                gh.upsert_sticky_comment(repo, number, render::COMMENT_MARKER, &body)
+                    .await?
+                    .id,
+            )
         }
         _ => None,
     };
@@ -275,7 +294,9 @@ async fn ci_gen(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Val
 /// Whether this worker still holds the job (it was not cancelled or superseded meanwhile).
 async fn still_ours(job: &Job, state: &WorkerState) -> bool {
     match jobs::get(&state.db.conn, &job.id, None).await {
-        Ok(Some(row)) => row.status == JobStatus::Running.as_str() && row.locked_by.as_deref() == Some(&state.worker_id),
+        Ok(Some(row)) => {
+            row.status == JobStatus::Running.as_str() && row.locked_by.as_deref() == Some(&state.worker_id)
+        }
         _ => true, // the database hiccuped: report; the fenced finish decides
     }
 }
@@ -284,10 +305,7 @@ async fn still_ours(job: &Job, state: &WorkerState) -> bool {
 /// reason when the job is dead, as neutral with a pointer to the newer job when it was
 /// superseded — and never left in progress.
 pub(crate) async fn close_check_run(state: &WorkerState, job_id: &str) {
-    let (Some(app), Ok(Some(job))) = (
-        state.github.as_ref(),
-        jobs::get(&state.db.conn, job_id, None).await,
-    ) else {
+    let (Some(app), Ok(Some(job))) = (state.github.as_ref(), jobs::get(&state.db.conn, job_id, None).await) else {
         return;
     };
     let (Some(installation_id), Some(check_run_id), Some(repo)) = (job.installation_id, job.check_run_id, &job.repo)

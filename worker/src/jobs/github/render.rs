@@ -65,8 +65,16 @@ pub fn summary(report: &AnalysisReport, result: &Value, config_problems: &[Strin
         .collect();
     out.push_str(&format!(
         "**Languages:** {}\n\n**Stacks:** {}\n\n**CI:** {}\n\n",
-        if languages.is_empty() { "none detected".into() } else { languages.join(", ") },
-        if stacks.is_empty() { "none detected".into() } else { stacks.join(", ") },
+        if languages.is_empty() {
+            "none detected".into()
+        } else {
+            languages.join(", ")
+        },
+        if stacks.is_empty() {
+            "none detected".into()
+        } else {
+            stacks.join(", ")
+        },
         if report.ci.is_empty() {
             "none found".to_owned()
         } else {
@@ -137,7 +145,9 @@ pub fn pr_comment(sha: &str, summary: &str, check_url: Option<&str>) -> String {
     if let Some(url) = check_url {
         out.push_str(&format!("\nDetails: {url}\n"));
     }
-    out.push_str("\n<sub>Updated on every push. Commands: `/autodevops analyze`, `/autodevops ci`, `/autodevops help`.</sub>\n");
+    out.push_str(
+        "\n<sub>Updated on every push. Commands: `/autodevops analyze`, `/autodevops ci`, `/autodevops help`.</sub>\n",
+    );
     out
 }
 
@@ -167,7 +177,10 @@ mod tests {
 
     #[test]
     fn annotations_only_for_findings_with_a_path() {
-        let a = annotations(&[finding(Severity::High, Some("Dockerfile")), finding(Severity::Low, None)]);
+        let a = annotations(&[
+            finding(Severity::High, Some("Dockerfile")),
+            finding(Severity::Low, None),
+        ]);
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].annotation_level, "failure");
         assert_eq!(a[0].path, "Dockerfile");

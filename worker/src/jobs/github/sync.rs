@@ -19,20 +19,20 @@ fn db_err(e: shared::db::DbError) -> JobError {
 /// GitHub refuses tokens for a deleted installation.
 pub(super) async fn installation(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Value, JobError> {
     let db = &state.db.conn;
-    let action = job
-        .trigger
-        .as_ref()
-        .and_then(|t| t["action"].as_str())
-        .unwrap_or("");
+    let action = job.trigger.as_ref().and_then(|t| t["action"].as_str()).unwrap_or("");
     let id = gh.id();
     match action {
         "deleted" => {
-            mirror::set_installation(db, id, None, "deleted").await.map_err(db_err)?;
+            mirror::set_installation(db, id, None, "deleted")
+                .await
+                .map_err(db_err)?;
             let removed = mirror::remove_all_repositories(db, id).await.map_err(db_err)?;
             return Ok(json!({ "installation": id, "status": "deleted", "removed": removed }));
         }
         "suspend" => {
-            mirror::set_installation(db, id, None, "suspended").await.map_err(db_err)?;
+            mirror::set_installation(db, id, None, "suspended")
+                .await
+                .map_err(db_err)?;
             return Ok(json!({ "installation": id, "status": "suspended" }));
         }
         _ => {}
@@ -49,7 +49,10 @@ pub(super) async fn installation(gh: &Installation, job: &Job, state: &WorkerSta
             language: r.language.clone(),
         })
         .collect();
-    let account = records.first().and_then(|r| r.full_name.split('/').next()).map(str::to_owned);
+    let account = records
+        .first()
+        .and_then(|r| r.full_name.split('/').next())
+        .map(str::to_owned);
     mirror::set_installation(db, id, account.as_deref(), "active")
         .await
         .map_err(db_err)?;
