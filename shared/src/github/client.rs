@@ -136,6 +136,8 @@ impl GithubApp {
     pub fn new(cfg: GithubConfig, http: reqwest::Client) -> Result<GithubApp, GithubError> {
         let key = EncodingKey::from_rsa_pem(cfg.private_key.expose_secret().as_bytes())
             .map_err(|_| GithubError::Auth("the App private key is not a valid RSA PEM".into()))?;
+        // Fail at start, not on the first call, when the key cannot sign.
+        sign_app_jwt(&key, cfg.app_id)?;
         let mut api_url = cfg.api_url;
         if !api_url.path().ends_with('/') {
             let path = format!("{}/", api_url.path());
