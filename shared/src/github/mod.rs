@@ -11,6 +11,7 @@ mod deliveries;
 mod error;
 mod etag;
 mod pulls;
+mod ratelimit;
 mod repos;
 mod throttle;
 mod tree;
