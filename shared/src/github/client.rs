@@ -8,7 +8,7 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::EncodingKey;
 use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -17,6 +17,7 @@ use url::Url;
 
 use super::auth::{InstallationToken, TokenCache, sign_app_jwt};
 use super::etag::EtagCache;
+use super::ratelimit::{rate_limit_wait, record_rate_limit};
 use super::throttle::{ContentThrottle, LocalThrottle};
 use super::{GithubConfig, GithubError, urls};
 
@@ -30,8 +31,6 @@ const MAX_PAGES: usize = 200;
 pub const DEFAULT_MAX_CONCURRENT: usize = 50;
 /// Entries of the ETag cache.
 const ETAG_CACHE_ENTRIES: usize = 1024;
-/// A secondary rate limit without any hint: GitHub asks to wait at least a minute.
-const SECONDARY_LIMIT_DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
 /// How failed calls are retried.
 #[derive(Clone, Copy, Debug)]
@@ -136,6 +135,8 @@ impl GithubApp {
     pub fn new(cfg: GithubConfig, http: reqwest::Client) -> Result<GithubApp, GithubError> {
         let key = EncodingKey::from_rsa_pem(cfg.private_key.expose_secret().as_bytes())
             .map_err(|_| GithubError::Auth("the App private key is not a valid RSA PEM".into()))?;
+        // Fail at start, not on the first call, when the key cannot sign.
+        sign_app_jwt(&key, cfg.app_id)?;
         let mut api_url = cfg.api_url;
         if !api_url.path().ends_with('/') {
             let path = format!("{}/", api_url.path());
@@ -402,42 +403,6 @@ fn network_error(e: reqwest::Error) -> GithubError {
     GithubError::Network(msg)
 }
 
-/// Records `x-ratelimit-remaining` as a gauge per installation.
-fn record_rate_limit(headers: &HeaderMap, installation: &str) {
-    if let Some(remaining) = header_u64(headers, "x-ratelimit-remaining") {
-        metrics::gauge!("autodevops_github_rate_limit_remaining", "installation" => installation.to_owned())
-            .set(remaining as f64);
-    }
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
-/// How long GitHub asks us to wait, when a 429/403 is a (primary or secondary) rate limit.
-pub(crate) fn rate_limit_wait(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
-    if status != 403 && status != 429 {
-        return None;
-    }
-    let retry_after = header_u64(headers, RETRY_AFTER.as_str());
-    let exhausted = header_u64(headers, "x-ratelimit-remaining") == Some(0);
-    let says_rate_limit = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("message")?.as_str().map(str::to_lowercase))
-        .is_some_and(|m| m.contains("rate limit"));
-    if status == 403 && retry_after.is_none() && !exhausted && !says_rate_limit {
-        return None;
-    }
-    if let Some(secs) = retry_after {
-        return Some(Duration::from_secs(secs));
-    }
-    if exhausted && let Some(reset) = header_u64(headers, "x-ratelimit-reset") {
-        let now = Utc::now().timestamp().max(0) as u64;
-        return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
-    }
-    Some(SECONDARY_LIMIT_DEFAULT_WAIT)
-}
-
 impl Installation {
     /// The installation id.
     pub fn id(&self) -> i64 {
@@ -548,30 +513,5 @@ impl GithubApp {
             cache: false,
         };
         self.send(&req).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognises_rate_limits() {
-        let mut h = HeaderMap::new();
-        let body = br#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes."}"#;
-        assert_eq!(rate_limit_wait(403, &h, body), Some(SECONDARY_LIMIT_DEFAULT_WAIT));
-        assert_eq!(
-            rate_limit_wait(403, &h, br#"{"message":"Resource not accessible by integration"}"#),
-            None
-        );
-        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(rate_limit_wait(429, &h, b""), Some(Duration::from_secs(3)));
-        let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
-        let reset = (Utc::now().timestamp() + 30).to_string();
-        h.insert("x-ratelimit-reset", HeaderValue::from_str(&reset).unwrap());
-        let wait = rate_limit_wait(403, &h, b"{}").unwrap();
-        assert!(wait >= Duration::from_secs(28) && wait <= Duration::from_secs(30));
-        assert_eq!(rate_limit_wait(500, &h, b"{}"), None);
     }
 }

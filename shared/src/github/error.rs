@@ -58,10 +58,29 @@ impl GithubError {
 
     /// Builds an [`GithubError::Http`] from a response body (GitHub's JSON `message`, cut short).
     pub(crate) fn http(status: u16, method: &str, path: &str, body: &[u8]) -> GithubError {
-        let message = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        let json = serde_json::from_slice::<serde_json::Value>(body).ok();
+        let mut message = json
+            .as_ref()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+        // A 422 explains itself in `errors[]` ("No commits between main and …").
+        let details: Vec<String> = json
+            .as_ref()
+            .and_then(|v| v.get("errors")?.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| match e {
+                serde_json::Value::String(s) => Some(s.clone()),
+                e => e
+                    .get("message")
+                    .or_else(|| e.get("code"))
+                    .and_then(|m| m.as_str())
+                    .map(str::to_owned),
+            })
+            .collect();
+        if !details.is_empty() {
+            message = format!("{message}: {}", details.join("; "));
+        }
         GithubError::Http {
             status,
             method: method.to_owned(),
@@ -93,6 +112,16 @@ mod tests {
         assert!(!e.is_retryable());
         assert_eq!(e.status(), Some(404));
         assert!(GithubError::Timeout.is_retryable());
+        let e = GithubError::http(
+            422,
+            "POST",
+            "/repos/o/r/pulls",
+            br#"{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"custom","message":"No commits between main and autodevops/ci"}]}"#,
+        );
+        assert!(
+            e.to_string()
+                .ends_with("Validation Failed: No commits between main and autodevops/ci")
+        );
         assert!(!GithubError::Decode("x".into()).is_retryable());
     }
 

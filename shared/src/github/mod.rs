@@ -12,6 +12,7 @@ mod error;
 mod etag;
 mod heads;
 mod pulls;
+mod ratelimit;
 mod repos;
 mod throttle;
 mod tree;

@@ -63,22 +63,43 @@ impl Installation {
         let base_path = urls::segments("branch", &req.base_branch)?;
         let owner = repo.split_once('/').map(|(o, _)| o).unwrap_or_default();
 
-        // 1. The branch, created from the base head when missing.
+        // 1. The open pull request of the branch, if any.
+        let mut list = self.app.url(&format!("repos/{repo}/pulls"))?;
+        list.query_pairs_mut()
+            .append_pair("head", &format!("{owner}:{}", req.branch))
+            .append_pair("state", "open")
+            .append_pair("base", &req.base_branch);
+        let open: Option<PullRequest> = self.get_json::<Vec<PullRequest>>(list).await?.into_iter().next();
+
+        // 2. The branch: created from the base head when missing; reset to it when no pull
+        //    request is open (left over from a merged or closed one).
         let ref_url = self.app.url(&format!("repos/{repo}/git/ref/heads/{branch_path}"))?;
-        if self.get_optional::<GitRef>(ref_url).await?.is_none() {
+        let existing_ref = self.get_optional::<GitRef>(ref_url).await?;
+        if existing_ref.is_none() || open.is_none() {
             let base_url = self.app.url(&format!("repos/{repo}/git/ref/heads/{base_path}"))?;
             let base: GitRef = self.get_json(base_url).await?;
-            let refs_url = self.app.url(&format!("repos/{repo}/git/refs"))?;
-            let body = json!({ "ref": format!("refs/heads/{}", req.branch), "sha": base.object.sha });
-            match self.write::<serde_json::Value>(Method::POST, refs_url, body).await {
-                Ok(_) => tracing::info!(repo, branch = %req.branch, "branch created"),
-                // Created meanwhile by another run: use it.
-                Err(e) if e.status() == Some(422) => {}
-                Err(e) => return Err(e),
+            match existing_ref {
+                None => {
+                    let refs_url = self.app.url(&format!("repos/{repo}/git/refs"))?;
+                    let body = json!({ "ref": format!("refs/heads/{}", req.branch), "sha": base.object.sha });
+                    match self.write::<serde_json::Value>(Method::POST, refs_url, body).await {
+                        Ok(_) => tracing::info!(repo, branch = %req.branch, "branch created"),
+                        // Created meanwhile by another run: use it.
+                        Err(e) if e.status() == Some(422) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some(r) if r.object.sha != base.object.sha => {
+                    let url = self.app.url(&format!("repos/{repo}/git/refs/heads/{branch_path}"))?;
+                    let body = json!({ "sha": base.object.sha, "force": true });
+                    let _: serde_json::Value = self.write(Method::PATCH, url, body).await?;
+                    tracing::info!(repo, branch = %req.branch, "stale branch reset to the base head");
+                }
+                Some(_) => {}
             }
         }
 
-        // 2. The file on the branch, unless it is already there unchanged.
+        // 3. The file on the branch, unless it is already there unchanged.
         let existing = self.file_at(&repo, &req.path, Some(&req.branch)).await?;
         let committed = match &existing {
             Some(f) if f.bytes == req.content.as_bytes() => false,
@@ -99,14 +120,8 @@ impl Installation {
             }
         };
 
-        // 3. One open pull request for the branch: updated, or opened.
-        let mut list = self.app.url(&format!("repos/{repo}/pulls"))?;
-        list.query_pairs_mut()
-            .append_pair("head", &format!("{owner}:{}", req.branch))
-            .append_pair("state", "open")
-            .append_pair("base", &req.base_branch);
-        let open: Vec<PullRequest> = self.get_json(list).await?;
-        if let Some(pr) = open.into_iter().next() {
+        // 4. The one pull request: updated, or opened.
+        if let Some(pr) = open {
             let url = self.app.url(&format!("repos/{repo}/pulls/{}", pr.number))?;
             let updated: PullRequest = self
                 .write(Method::PATCH, url, json!({ "title": req.title, "body": req.body }))
