@@ -91,7 +91,7 @@ fn list_deliveries(st: &State, ctx: &Ctx) -> Reply {
         .iter()
         .filter(|d| cursor.is_none_or(|c| d.id < c))
         .collect();
-    all.sort_by(|a, b| b.id.cmp(&a.id));
+    all.sort_by_key(|d| std::cmp::Reverse(d.id));
     let page: Vec<Value> = all.iter().take(per_page).map(|d| delivery_json(d)).collect();
     let mut reply = Reply::ok(Value::Array(page));
     if all.len() > per_page {

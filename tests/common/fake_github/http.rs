@@ -99,7 +99,10 @@ impl Ctx<'_> {
     pub fn url_with(&self, name: &str, value: &str) -> String {
         let mut pairs: Vec<(String, String)> = self.query.iter().filter(|(k, _)| k != name).cloned().collect();
         pairs.push((name.to_string(), value.to_string()));
-        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
         format!("{}{}?{}", self.base, self.path, query.join("&"))
     }
 
@@ -338,6 +341,16 @@ fn check_jwt(jwt: &str) -> Result<Value, &'static str> {
         .get("iss")
         .cloned()
         .ok_or("'Issuer' claim ('iss') must be an Integer")
+}
+
+/// Percent-encodes a query component, keeping unreserved characters and `:`.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Decodes `%XX` escapes in a path segment.
