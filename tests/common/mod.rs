@@ -2,6 +2,8 @@
 //! each test its own Postgres database and Redis key prefix.
 #![allow(dead_code)]
 
+pub mod fake_github;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
