@@ -3,16 +3,8 @@
 
 mod common;
 
-use common::{Api, Proc, free_port};
-use hmac::{Hmac, KeyInit, Mac};
+use common::{Api, Proc, free_port, sign};
 use serde_json::{Value, json};
-use sha2::Sha256;
-
-fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
 
 /// GitHub's `ping` payload shape (sent when a webhook is created).
 fn ping() -> Value {

@@ -456,3 +456,29 @@ pub async fn start_api_only(work: &Path, env: &[(&str, String)], port: u16) -> (
     api.wait_healthy(&mut proc).await;
     (proc, api)
 }
+
+/// `X-Hub-Signature-256` of `body` under `secret`, as GitHub computes it.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Posts a signed webhook delivery with every header GitHub sends.
+pub async fn deliver(api: &Api, secret: &str, event: &str, delivery: &str, payload: &Value) -> (u16, Value) {
+    let body = payload.to_string().into_bytes();
+    let resp = api
+        .http
+        .post(format!("{}/github/webhook", api.base))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", sign(secret, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("POST /github/webhook");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}

@@ -94,13 +94,14 @@ fn source(job: &Job, sha: Option<&str>) -> Value {
     json!({ "repo": job.repo, "ref": job.git_ref, "sha": sha.or(job.head_sha.as_deref()), "pr": job.pr_number })
 }
 
-/// The commit a job works on: the one it names, else the pull request's head, else the head
-/// of the branch it names, else the head of the default branch.
+/// The commit a job works on: the one it names, else (for an analysis) the pull request's
+/// head, else the head of the branch it names, else the head of the default branch — where a
+/// CI pull request is based.
 async fn resolve_sha(gh: &Installation, job: &Job, repo: &str, default_branch: &str) -> Result<String, JobError> {
     if let Some(sha) = &job.head_sha {
         return Ok(sha.clone());
     }
-    if let Some(n) = job.pr_number {
+    if let Some(n) = job.pr_number.filter(|_| job.kind == JobKind::Analysis.as_str()) {
         return Ok(gh.pull_request_head(repo, n).await?);
     }
     let git_ref = job.git_ref.as_deref().unwrap_or(default_branch);

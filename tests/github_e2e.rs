@@ -1,0 +1,442 @@
+//! The GitHub App end to end, through the real binary against a stateful fake GitHub: signed
+//! deliveries (GitHub's published example payloads, pointed at the fake's repository) become
+//! jobs; workers fetch the commit's tree through the REST API and report back with a check run,
+//! one sticky pull-request comment and a CI pull request — idempotently, across token expiry,
+//! secondary rate limits, dead jobs, superseded pushes and failed deliveries.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::fake_github::FakeGithub;
+use common::{Api, Proc, deliver, free_port};
+use serde_json::{Value, json};
+
+const SECRET: &str = "webhook-secret-for-tests";
+const REPO: &str = "acme/widgets";
+const INSTALLATION: i64 = 4242;
+
+const FILES: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        "[package]\nname = \"widgets\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    ),
+    ("Cargo.lock", "version = 3\n"),
+    ("src/lib.rs", "pub fn add(a: i32, b: i32) -> i32 { a + b }\n"),
+    ("README.md", "# widgets\n"),
+];
+
+/// A throwaway RSA key for the App (generated per run; never a committed secret).
+fn app_key(dir: &Path) -> String {
+    let path = dir.join("app.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&path)
+        .output()
+        .expect("openssl is needed to make a test key (ops/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn fixture(rel: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/webhooks")
+        .join(rel);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Points a published example payload at the fake's installation and repository.
+fn at_our_repo(mut p: Value) -> Value {
+    p["installation"] = json!({ "id": INSTALLATION, "node_id": "MDIzOkludGVncmF0aW9uNDI0Mg==" });
+    p["repository"]["full_name"] = json!(REPO);
+    p["repository"]["name"] = json!("widgets");
+    p["repository"]["owner"]["login"] = json!("acme");
+    p["repository"]["default_branch"] = json!("main");
+    p["sender"]["type"] = json!("User");
+    p
+}
+
+fn pull_request(action: &str, number: i64, sha: &str) -> Value {
+    let mut p = at_our_repo(fixture("pull_request/01-opened.json"));
+    p["action"] = json!(action);
+    p["number"] = json!(number);
+    p["pull_request"]["number"] = json!(number);
+    p["pull_request"]["draft"] = json!(false);
+    p["pull_request"]["head"]["sha"] = json!(sha);
+    p["pull_request"]["head"]["ref"] = json!("feature");
+    p["pull_request"]["base"]["ref"] = json!("main");
+    p
+}
+
+fn comment(number: i64, body: &str, association: &str) -> Value {
+    let mut p = at_our_repo(fixture("issue_comment/01-created.json"));
+    p["issue"]["number"] = json!(number);
+    p["issue"]["pull_request"] = json!({ "url": format!("https://api.github.com/repos/{REPO}/pulls/{number}") });
+    p["comment"]["body"] = json!(body);
+    p["comment"]["author_association"] = json!(association);
+    p
+}
+
+struct Stack {
+    _work: tempfile::TempDir,
+    proc: Proc,
+    api: Api,
+    fake: FakeGithub,
+}
+
+async fn start(extra: &[(&str, &str)]) -> Stack {
+    let work = tempfile::tempdir().unwrap();
+    let fake = FakeGithub::start().await;
+    fake.add_installation(INSTALLATION, "acme");
+    fake.add_repo(INSTALLATION, REPO, "main");
+    let port = free_port();
+    let mut env = vec![
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("GITHUB_APP_ID", "4242".to_owned()),
+        ("GITHUB_APP_PRIVATE_KEY", app_key(work.path())),
+        ("GITHUB_API_URL", fake.url()),
+        ("RELAY_INTERVAL_MS", "100".to_owned()),
+        ("JOB_LEASE_SECS", "3".to_owned()),
+        ("JOB_MAX_ATTEMPTS", "3".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let mut proc = Proc::spawn(work.path(), &[], &env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut proc).await;
+    Stack {
+        _work: work,
+        proc,
+        api,
+        fake,
+    }
+}
+
+impl Stack {
+    /// Delivers an event and returns the ids of the jobs it created (asserting 202).
+    async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> Vec<String> {
+        let (status, body) = deliver(&self.api, SECRET, event, delivery, payload).await;
+        assert_eq!(status, 202, "{event} {delivery}: {body}");
+        body["jobs"]
+            .as_array()
+            .map(|a| a.iter().map(|j| j.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    async fn done(&mut self, id: &str) -> Value {
+        let job = self.api.wait_done(id, Duration::from_secs(60)).await;
+        if job["status"] != "succeeded" {
+            eprintln!("{}", self.proc.log_text());
+        }
+        job
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_requests_get_a_check_run_and_one_updated_comment() {
+    let mut s = start(&[]).await;
+    s.fake.commit(REPO, "main", FILES);
+    let mut files = FILES.to_vec();
+    files.push(("Dockerfile", "FROM debian:12\nRUN apt-get update\nCMD [\"/app\"]\n"));
+    let head1 = s.fake.commit(REPO, "feature", &files);
+    s.fake.open_pull(REPO, 1, "feature", "main");
+
+    let ids = s
+        .deliver("pull_request", "pr-1", &pull_request("opened", 1, &head1))
+        .await;
+    assert_eq!(ids.len(), 1);
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["sha"], head1.as_str());
+    assert_eq!(job["result"]["source"]["repo"], REPO);
+    assert!(
+        job["result"]["report"]["stacks"].as_array().unwrap().len() >= 2,
+        "{job}"
+    );
+    assert!(job["result"]["github"]["tree"]["files"].as_u64().unwrap() >= 5, "{job}");
+
+    let runs = s.fake.check_runs(REPO);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        (runs[0].name.as_str(), runs[0].head_sha.as_str()),
+        ("AutoDevOps", head1.as_str())
+    );
+    assert_eq!(runs[0].status, "completed");
+    assert!(runs[0].conclusion.is_some());
+    assert_eq!(runs[0].external_id.as_deref(), Some(ids[0].as_str()));
+    let comments = s.fake.comments(REPO, 1);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("<!-- autodevops:pr-report -->"));
+    assert!(comments[0].body.contains(&head1[..7]), "{}", comments[0].body);
+
+    // The same delivery again (GitHub redelivers): no second job.
+    let (status, body) = deliver(
+        &s.api,
+        SECRET,
+        "pull_request",
+        "pr-1",
+        &pull_request("opened", 1, &head1),
+    )
+    .await;
+    assert_eq!((status, body["duplicate"].as_bool()), (200, Some(true)));
+
+    // A new push while the installation token has expired and GitHub throttles check runs.
+    files.push(("src/main.rs", "fn main() {}\n"));
+    let head2 = s.fake.commit(REPO, "feature", &files);
+    s.fake.expire_tokens();
+    s.fake.set_failures("/check-runs", vec![(403, Some(1))]);
+    let exchanges = s.fake.token_exchanges();
+    let ids2 = s
+        .deliver("pull_request", "pr-2", &pull_request("synchronize", 1, &head2))
+        .await;
+    let job2 = s.done(&ids2[0]).await;
+    assert_eq!(job2["status"], "succeeded", "{job2}");
+    assert_eq!(
+        job2["attempts"], 1,
+        "the 401 and the 403 were absorbed by the client: {job2}"
+    );
+    assert!(
+        s.fake.token_exchanges() > exchanges,
+        "a new token was fetched after the 401"
+    );
+
+    let runs = s.fake.check_runs(REPO);
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r.status == "completed"), "{runs:?}");
+    let comments = s.fake.comments(REPO, 1);
+    assert_eq!(comments.len(), 1, "the one comment is updated, not added to");
+    assert!(comments[0].body.contains(&head2[..7]));
+    assert_eq!(s.fake.comment_posts(), 1);
+
+    // The worker cannot fetch the tree (GitHub says 404): dead at once, check run failed.
+    let head3 = s.fake.commit(REPO, "feature", FILES);
+    s.fake.set_failures("/git/trees/", vec![(404, None)]);
+    let ids3 = s
+        .deliver("pull_request", "pr-3", &pull_request("synchronize", 1, &head3))
+        .await;
+    let job3 = s.done(&ids3[0]).await;
+    assert_eq!(job3["status"], "dead", "{job3}");
+    assert_eq!(job3["attempts"], 1, "a 404 is permanent");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let runs = s.fake.check_runs(REPO);
+        let run = runs
+            .iter()
+            .find(|r| r.head_sha == head3)
+            .expect("check run of the dead job");
+        if run.status == "completed" {
+            assert_eq!(run.conclusion.as_deref(), Some("failure"));
+            let summary = run.summary.clone().unwrap_or_default();
+            assert!(summary.contains("404"), "{summary}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead job's check run was left {}",
+            run.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comment_commands_open_one_ci_pull_request_and_answer_help() {
+    let mut s = start(&[]).await;
+    s.fake.commit(REPO, "main", FILES);
+    s.fake.commit(REPO, "feature", FILES);
+    s.fake.open_pull(REPO, 1, "feature", "main");
+
+    // Someone without write access: recorded and ignored.
+    let (status, body) = deliver(
+        &s.api,
+        SECRET,
+        "issue_comment",
+        "c-0",
+        &comment(1, "/autodevops ci", "NONE"),
+    )
+    .await;
+    assert_eq!((status, body["outcome"].as_str()), (202, Some("ignored")), "{body}");
+    assert!(body["reason"].as_str().unwrap().contains("write access"), "{body}");
+
+    let ids = s
+        .deliver("issue_comment", "c-1", &comment(1, "/autodevops ci", "OWNER"))
+        .await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["kind"], "ci_gen");
+    let pulls = s.fake.pulls(REPO);
+    let ci: Vec<_> = pulls.iter().filter(|p| p.head_ref == "autodevops/ci").collect();
+    assert_eq!(ci.len(), 1, "{pulls:?}");
+    assert_eq!(ci[0].base_ref, "main");
+    let path = job["result"]["workflow"]["path"].as_str().unwrap();
+    let content = s
+        .fake
+        .file_on_branch(REPO, "autodevops/ci", path)
+        .expect("workflow committed");
+    assert!(content.contains("cargo"), "{content}");
+    assert_eq!(
+        s.fake.file_on_branch(REPO, "main", path),
+        None,
+        "never a push to the default branch"
+    );
+
+    // The repository gains a Node project: the second run updates the same pull request.
+    let mut files = FILES.to_vec();
+    files.push(("web/package.json", r#"{"name":"web","scripts":{"test":"node --test"}}"#));
+    files.push(("web/package-lock.json", "{}"));
+    s.fake.commit(REPO, "main", &files);
+    let ids = s
+        .deliver("issue_comment", "c-2", &comment(1, "/autodevops ci", "MEMBER"))
+        .await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["github"]["created"], false, "{job}");
+    let ci: Vec<_> = s
+        .fake
+        .pulls(REPO)
+        .into_iter()
+        .filter(|p| p.head_ref == "autodevops/ci")
+        .collect();
+    assert_eq!(ci.len(), 1, "never a second pull request");
+    let content = s.fake.file_on_branch(REPO, "autodevops/ci", path).unwrap();
+    assert!(content.contains("npm") || content.contains("node"), "{content}");
+
+    // Help is answered on the pull request.
+    let ids = s
+        .deliver("issue_comment", "c-3", &comment(1, "/autodevops help", "COLLABORATOR"))
+        .await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let comments = s.fake.comments(REPO, 1);
+    assert!(
+        comments.iter().any(|c| c.body.contains("/autodevops analyze")),
+        "{comments:?}"
+    );
+
+    // `/autodevops analyze` on the pull request analyses its current head.
+    let ids = s
+        .deliver("issue_comment", "c-4", &comment(1, "/autodevops analyze", "OWNER"))
+        .await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["sha"], s.fake.branch_head(REPO, "feature").unwrap().as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installations_sync_and_rest_calls_use_them() {
+    let mut s = start(&[]).await;
+    let head = s.fake.commit(REPO, "main", FILES);
+    s.fake.add_repo(INSTALLATION, "acme/gadgets", "trunk");
+
+    // Before the installation is known, REST cannot place the repository.
+    let (status, body) = s
+        .api
+        .post("/v1/jobs", json!({ "kind": "analysis", "repo": REPO }))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("not_installed")),
+        "{body}"
+    );
+
+    let mut install = fixture("installation/02-created.json");
+    install["installation"]["id"] = json!(INSTALLATION);
+    let ids = s.deliver("installation", "i-1", &install).await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["kind"], "sync");
+    assert_eq!(job["result"]["repositories"], 2, "{job}");
+
+    let (status, body) = s
+        .api
+        .post("/v1/jobs", json!({ "kind": "analysis", "repo": REPO }))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job = s.done(body["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["sha"], head.as_str(), "the default branch's head");
+    assert_eq!(s.fake.check_runs(REPO).len(), 1);
+
+    // Uninstalling marks the mirror removed: REST no longer places the repository.
+    let mut uninstall = fixture("installation/01-deleted.json");
+    uninstall["installation"]["id"] = json!(INSTALLATION);
+    let ids = s.deliver("installation", "i-2", &uninstall).await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (status, _) = s
+        .api
+        .post("/v1/jobs", json!({ "kind": "analysis", "repo": REPO }))
+        .await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_rapid_pushes_leave_one_analysis_and_failed_deliveries_are_redelivered() {
+    let mut s = start(&[("GITHUB_REDELIVERY_INTERVAL_SECS", "1")]).await;
+    s.fake.commit(REPO, "main", FILES);
+    s.fake.commit(REPO, "feature", FILES);
+    s.fake.open_pull(REPO, 5, "feature", "main");
+    s.fake.add_hook_delivery(9001, "lost-while-api-was-down", "push", 502);
+    s.fake.add_hook_delivery(9002, "delivered-fine", "push", 202);
+
+    let mut shas = Vec::new();
+    for i in 0..10 {
+        let mut files = FILES.to_vec();
+        let body = format!("pub const N: u32 = {i};\n");
+        files.push(("src/n.rs", body.as_str()));
+        shas.push(s.fake.commit(REPO, "feature", &files));
+    }
+    let mut ids = Vec::new();
+    for (i, sha) in shas.iter().enumerate() {
+        ids.extend(
+            s.deliver(
+                "pull_request",
+                &format!("sync-{i}"),
+                &pull_request("synchronize", 5, sha),
+            )
+            .await,
+        );
+    }
+    assert_eq!(ids.len(), 10);
+    let mut succeeded = Vec::new();
+    for id in &ids {
+        let job = s.done(id).await;
+        match job["status"].as_str().unwrap() {
+            "succeeded" => succeeded.push(job["sha"].as_str().unwrap().to_owned()),
+            "cancelled" => assert!(job["superseded_by"].is_string(), "{job}"),
+            other => panic!("job {id} ended {other}: {job}"),
+        }
+    }
+    assert_eq!(succeeded, vec![shas[9].clone()], "one analysis, of the last commit");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while s.fake.check_runs(REPO).iter().any(|r| r.status != "completed") {
+        assert!(Instant::now() < deadline, "a superseded check run was left in progress");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.fake.comments(REPO, 5).len(), 1);
+
+    // The redelivery task asks GitHub again for the failed delivery, and only for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.fake.redelivered().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no redelivery requested:\n{}",
+            s.proc.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(s.fake.redelivered(), vec![9001]);
+}
