@@ -11,7 +11,7 @@ use shared::db::Db;
 use shared::db::job::Model as Job;
 use shared::db::jobs::{self, Outcome};
 use shared::domain::{JobKind, JobMessage};
-use shared::models::Router;
+use shared::models::ModelService;
 use tracing::Instrument;
 
 use crate::error::JobError;
@@ -24,8 +24,9 @@ pub struct WorkerState {
     /// Unique per process run: the lease holder written on claimed rows.
     pub worker_id: String,
     pub analyze: AnalyzeOptions,
-    /// The model chain; `None` when no provider is configured (offline analyser only).
-    pub router: Option<Router>,
+    /// Model chains per job kind, quota guard and policy; `None` when no provider is configured
+    /// (offline analyser only).
+    pub router: Option<ModelService>,
 }
 
 /// Backoff before attempt `attempt + 1`: exponential with full jitter, 2 s base, 5 min cap.

@@ -4,6 +4,7 @@ pub mod deliveries;
 pub mod delivery;
 pub mod job;
 pub mod jobs;
+pub mod model_cache;
 pub mod model_call;
 
 use std::str::FromStr;

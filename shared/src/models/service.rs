@@ -62,6 +62,15 @@ impl ModelSetup {
     }
 }
 
+/// Why the model service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("quota guard: {0}")]
+    Quota(#[from] QuotaError),
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
 /// Routers per job kind plus the shared quota guard.
 #[derive(Debug)]
 pub struct ModelService {
@@ -77,21 +86,23 @@ impl ModelService {
         setup: &ModelSetup,
         redis_url: Option<&str>,
         prefix: &str,
-        http: reqwest::Client,
-    ) -> Result<Option<Arc<ModelService>>, QuotaError> {
+    ) -> Result<Option<ModelService>, StartError> {
         if setup.is_offline() {
             return Ok(None);
         }
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| StartError::Http(e.to_string()))?;
         let quota = match redis_url {
             Some(url) => QuotaGuard::redis(url, prefix, setup.budgets.clone(), &setup.policy).await?,
             None => QuotaGuard::local(setup.budgets.clone(), &setup.policy),
         };
-        Ok(Some(Arc::new(ModelService::new(
+        Ok(Some(ModelService::new(
             setup.policy.clone(),
             Arc::new(quota),
             http,
             BreakerConfig::default(),
-        ))))
+        )))
     }
 
     /// Routers for every kind of `policy`; one breaker per provider endpoint, shared by all chains.
@@ -158,11 +169,11 @@ mod tests {
     async fn one_router_per_kind_sharing_breakers() {
         let s = setup(&[("OPENAI_API_KEY", "sk-x"), ("DEEPSEEK_API_KEY", "ds-x")]).unwrap();
         assert!(!s.is_offline());
-        let svc = ModelService::start(&s, None, "", reqwest::Client::new()).await.unwrap().unwrap();
+        let svc = ModelService::start(&s, None, "").await.unwrap().unwrap();
         let chain: Vec<String> = svc.router("analysis").unwrap().specs().iter().map(|s| s.label()).collect();
         assert_eq!(chain, ["openai/gpt-4o-mini", "deepseek/deepseek-chat"]);
         assert!(svc.router("sync").is_none());
         let offline = setup(&[]).unwrap();
-        assert!(ModelService::start(&offline, None, "", reqwest::Client::new()).await.unwrap().is_none());
+        assert!(ModelService::start(&offline, None, "").await.unwrap().is_none());
     }
 }
