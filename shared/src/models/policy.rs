@@ -381,7 +381,12 @@ output_usd_per_mtok = 10.0
         let cases = [
             // (file, line, part of the message)
             ("[[analysis]]\nprovider = \"openai\"\nmodel = \"m\"\ncontext_window = \"big\"\n", 4, "invalid type"),
-            ("[[analysis]]\nprovider = \"mistral\"\n", 2, "unknown provider"),
+            (
+                "[[analysis]]\nprovider = \"mistral\"\nmodel = \"m\"\ncontext_window = 1000\nmax_output_tokens = 10\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n",
+                2,
+                "unknown provider",
+            ),
+            ("[[analysis]]\nprovider = \"openai\"\n", 1, "missing field"),
             (
                 "\n[[analysis]]\nprovider = \"gemini\"\nmodel = \"g\"\ncontext_window = 1000\nmax_output_tokens = 10\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n",
                 3,

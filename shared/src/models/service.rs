@@ -153,7 +153,11 @@ mod tests {
     fn problems_of_every_part_are_reported_together() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("models.toml");
-        std::fs::write(&file, "[[analysis]]\nprovider = \"gemini\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[[analysis]]\nprovider = \"gemini\"\nmodel = \"g\"\ncontext_window = 1000\nmax_output_tokens = 10\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n",
+        )
+        .unwrap();
         let problems = setup(&[
             ("ANTHROPIC_MODEL", "claude"),
             ("TENANT_DAILY_TOKENS", "many"),
