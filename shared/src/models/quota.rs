@@ -593,4 +593,54 @@ mod tests {
         assert!(l.check(200).unwrap_err().contains("tokens per minute"));
         assert!(l.check(5_000).unwrap_err().contains("above the model's tpm"));
     }
+
+    /// Two guards (two processes) on one Redis, racing: together they never reserve past the budget.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_reservations_of_two_guards_never_pass_the_budget() {
+        let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let prefix = format!("t{}:", uuid::Uuid::now_v7().simple());
+        let budgets = Budgets {
+            default: Budget {
+                tokens: Some(20_000),
+                cost_usd: Some(1.0),
+            },
+            tenants: HashMap::new(),
+        };
+        let connect = || async {
+            QuotaGuard::redis(&url, &prefix, budgets.clone(), &policy())
+                .await
+                .unwrap_or_else(|e| panic!("Redis at {url} is not reachable ({e}): start it with ops/test.sh or set TEST_REDIS_URL"))
+        };
+        let (a, b) = (std::sync::Arc::new(connect().await), std::sync::Arc::new(connect().await));
+        a.used("acme").await.unwrap_or_else(|e| panic!("Redis at {url}: {e}: start it with ops/test.sh"));
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let g = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move { g.reserve("acme", 1_000, 0.01).await.ok() }));
+        }
+        let mut granted = Vec::new();
+        for t in tasks {
+            if let Some(r) = t.await.unwrap() {
+                granted.push(r);
+            }
+        }
+        assert_eq!(granted.len(), 20, "exactly the budget is reserved");
+        assert_eq!(a.used("acme").await.unwrap().0, 20_000);
+        for r in granted {
+            b.settle(r, 400, 0.004).await.unwrap();
+        }
+        let (tokens, cost) = a.used("acme").await.unwrap();
+        assert_eq!(tokens, 8_000);
+        assert!((cost - 0.08).abs() < 1e-9, "{cost}");
+        let ttl: i64 = {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            redis::cmd("TTL")
+                .arg(format!("{prefix}models:quota:acme:{}", day(Utc::now())))
+                .query_async(&mut conn)
+                .await
+                .unwrap()
+        };
+        assert!(ttl > 0 && ttl <= 86_400 + 3_600, "the key expires after its day: {ttl}");
+    }
 }

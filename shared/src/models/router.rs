@@ -686,4 +686,70 @@ mod tests {
         b.on_success();
         assert!(!b.is_open());
     }
+
+    #[tokio::test]
+    async fn calls_are_priced_and_a_spent_budget_or_a_small_window_makes_no_call() {
+        use crate::models::quota::{Budget, Budgets, QuotaGuard};
+        let server = MockServer::start().await;
+        respond(&server, completion("{\"summary\": \"ok\"}")).await;
+        let link = |window: u64| {
+            let mut spec = default_spec(ProviderKind::OpenAiCompatible, "model-0");
+            spec.input_usd_per_mtok = 2.0;
+            spec.output_usd_per_mtok = 8.0;
+            spec.context_window = window;
+            spec.max_output_tokens = 512;
+            let cfg = config(ProviderKind::OpenAiCompatible, &server.uri(), Some("sk-test-key-123456"), "model-0");
+            let breaker = Arc::new(Breaker::new(BreakerConfig::default()));
+            (build(&cfg, reqwest::Client::new()), spec, breaker)
+        };
+        let guard = |tokens: u64| {
+            let budgets = Budgets {
+                default: Budget {
+                    tokens: Some(tokens),
+                    cost_usd: None,
+                },
+                ..Budgets::default()
+            };
+            QuotaGuard::local(budgets, &crate::models::Policy::built_in(&[]))
+        };
+        let req = request(true);
+        let same = |_: &ModelSpec, _: &Tokenizer| req.clone();
+        let plan = |q| CallPlan {
+            request: &same,
+            required: &[],
+            quota: q,
+        };
+
+        let roomy = guard(100_000);
+        let routed = Router::with_specs(vec![link(32_000)])
+            .complete(&plan(Some((&roomy, "acme"))))
+            .await
+            .unwrap();
+        // usage 10 in, 5 out at $2 / $8 per million
+        assert_eq!(routed.calls[0].cost_usd, Some((10.0 * 2.0 + 5.0 * 8.0) / 1e6));
+        assert_eq!(
+            roomy.used("acme").await.unwrap().0,
+            15,
+            "the reservation is settled to the real usage"
+        );
+
+        let tight = guard(300);
+        let err = Router::with_specs(vec![link(32_000)])
+            .complete(&plan(Some((&tight, "acme"))))
+            .await
+            .unwrap_err();
+        let RouteError::Exhausted { fallbacks, calls } = err else {
+            panic!("{err:?}")
+        };
+        assert!(calls.is_empty());
+        assert!(fallbacks[0].reason.contains("budget exhausted"), "{fallbacks:?}");
+        assert_eq!(tight.used("acme").await.unwrap().0, 0);
+
+        let err = Router::with_specs(vec![link(520)]).complete(&plan(None)).await.unwrap_err();
+        let RouteError::Exhausted { fallbacks, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert!(fallbacks[0].reason.contains("over the context window"), "{fallbacks:?}");
+        assert_eq!(server.received_requests().await.unwrap().len(), 1, "only the first call was sent");
+    }
 }
