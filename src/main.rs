@@ -193,7 +193,13 @@ async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result
             let stop = shutdown_token();
             let state = app_state(&cfg, &db, &queues, &quota);
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
-            let pool = tokio::spawn(worker::run(cfg.clone(), db.clone(), queues.clone(), models, stop.clone()));
+            let pool = tokio::spawn(worker::run(
+                cfg.clone(),
+                db.clone(),
+                queues.clone(),
+                models,
+                stop.clone(),
+            ));
             let api = api::serve(state, stop.clone()).await;
             stop.cancel();
             pool.await.context("worker pool task")??;
@@ -213,8 +219,13 @@ async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result
             require_migrated(&db).await?;
             let stop = shutdown_token();
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
-            let health = health_bind
-                .map(|addr| tokio::spawn(api::serve_health(app_state(&cfg, &db, &queues, &quota), addr, stop.clone())));
+            let health = health_bind.map(|addr| {
+                tokio::spawn(api::serve_health(
+                    app_state(&cfg, &db, &queues, &quota),
+                    addr,
+                    stop.clone(),
+                ))
+            });
             let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), models, stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;

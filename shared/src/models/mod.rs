@@ -45,6 +45,18 @@ pub use service::{ModelService, ModelSetup};
 pub use tokens::Tokenizer;
 pub use types::{ChatRequest, ChatResponse, ProviderKind};
 
+/// The result cache's key: a hash of the tenant, the source (repository or path), the content
+/// hash of what the model is shown (or the commit SHA), the job kind and the policy version.
+pub fn cache_key(tenant: &str, source: &str, content: &str, kind: &str, policy_version: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [tenant, source, content, kind, policy_version] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
 #[cfg(test)]
 mod test_support {
     //! Shared by the providers' tests: every provider must classify failures the same way.
@@ -172,16 +184,4 @@ mod test_support {
             "{wrong_shape:?}"
         );
     }
-}
-
-/// The result cache's key: a hash of the tenant, the source (repository or path), the content
-/// hash of what the model is shown (or the commit SHA), the job kind and the policy version.
-pub fn cache_key(tenant: &str, source: &str, content: &str, kind: &str, policy_version: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for part in [tenant, source, content, kind, policy_version] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
-    }
-    hex::encode(h.finalize())
 }

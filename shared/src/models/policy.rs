@@ -141,9 +141,9 @@ struct File {
 /// The configured provider a policy's `provider` name refers to (`openai` also matches a
 /// compatible server configured through OPENAI_BASE_URL).
 fn find_provider<'a>(providers: &'a [ProviderConfig], name: &str) -> Option<&'a ProviderConfig> {
-    providers.iter().find(|p| {
-        p.kind.as_str() == name || (name == "openai" && p.kind == ProviderKind::OpenAiCompatible)
-    })
+    providers
+        .iter()
+        .find(|p| p.kind.as_str() == name || (name == "openai" && p.kind == ProviderKind::OpenAiCompatible))
 }
 
 /// The env variable that configures a provider, for error messages.
@@ -215,13 +215,18 @@ impl Policy {
                 if !ProviderKind::ALL.iter().any(|k| k.as_str() == name) {
                     return Err(error(
                         at(e.provider.span()),
-                        format!("unknown provider {name:?}: expected anthropic, openai, gemini, azure_openai, deepseek, ollama or openai_compatible"),
+                        format!(
+                            "unknown provider {name:?}: expected anthropic, openai, gemini, azure_openai, deepseek, ollama or openai_compatible"
+                        ),
                     ));
                 }
                 let Some(provider) = find_provider(providers, name) else {
                     return Err(error(
                         at(e.provider.span()),
-                        format!("provider {name:?} is not configured: set {} (keys come from the environment only)", configured_by(name)),
+                        format!(
+                            "provider {name:?} is not configured: set {} (keys come from the environment only)",
+                            configured_by(name)
+                        ),
                     ));
                 };
                 let model = e.model.get_ref().trim();
@@ -237,12 +242,18 @@ impl Policy {
                 }
                 for price in [&e.input_usd_per_mtok, &e.output_usd_per_mtok] {
                     if !price.get_ref().is_finite() || *price.get_ref() < 0.0 {
-                        return Err(error(at(price.span()), "prices must be 0 or more (USD per million tokens)".into()));
+                        return Err(error(
+                            at(price.span()),
+                            "prices must be 0 or more (USD per million tokens)".into(),
+                        ));
                     }
                 }
                 for limit in [&e.rpm, &e.tpm].into_iter().flatten() {
                     if *limit.get_ref() == 0 {
-                        return Err(error(at(limit.span()), "rpm and tpm must be above 0 (leave them out for no limit)".into()));
+                        return Err(error(
+                            at(limit.span()),
+                            "rpm and tpm must be above 0 (leave them out for no limit)".into(),
+                        ));
                     }
                 }
                 chain.push(ChainEntry {
@@ -373,14 +384,21 @@ output_usd_per_mtok = 10.0
         assert!((sonnet.cost_usd(10_000, 1_000) - 0.045).abs() < 1e-9);
         let haiku = default_spec(ProviderKind::Anthropic, "claude-haiku-4-5");
         assert!((haiku.cost_usd(2_000, 400) - 0.004).abs() < 1e-9);
-        assert_eq!(default_spec(ProviderKind::Ollama, "llama3.2").cost_usd(5_000, 5_000), 0.0);
+        assert_eq!(
+            default_spec(ProviderKind::Ollama, "llama3.2").cost_usd(5_000, 5_000),
+            0.0
+        );
     }
 
     #[test]
     fn errors_name_the_line() {
         let cases = [
             // (file, line, part of the message)
-            ("[[analysis]]\nprovider = \"openai\"\nmodel = \"m\"\ncontext_window = \"big\"\n", 4, "invalid type"),
+            (
+                "[[analysis]]\nprovider = \"openai\"\nmodel = \"m\"\ncontext_window = \"big\"\n",
+                4,
+                "invalid type",
+            ),
             (
                 "[[analysis]]\nprovider = \"mistral\"\nmodel = \"m\"\ncontext_window = 1000\nmax_output_tokens = 10\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n",
                 2,
@@ -402,7 +420,11 @@ output_usd_per_mtok = 10.0
                 6,
                 "prices",
             ),
-            ("[[analysis]]\nprovider = \"openai\"\nmodle = \"m\"\n", 3, "unknown field"),
+            (
+                "[[analysis]]\nprovider = \"openai\"\nmodle = \"m\"\n",
+                3,
+                "unknown field",
+            ),
             ("[[review]]\nprovider = \"openai\"\n", 1, "unknown field"),
             ("[[analysis]\nprovider = \"openai\"\n", 1, ""),
         ];
@@ -421,10 +443,18 @@ output_usd_per_mtok = 10.0
             let chain: Vec<String> = p.chain(kind).iter().map(|e| e.spec.label()).collect();
             assert_eq!(
                 chain,
-                ["anthropic/claude-haiku-4-5", "openai/gpt-4o-mini", "deepseek/deepseek-chat"]
+                [
+                    "anthropic/claude-haiku-4-5",
+                    "openai/gpt-4o-mini",
+                    "deepseek/deepseek-chat"
+                ]
             );
         }
-        assert!(p.chain("analysis").iter().all(|e| e.spec.max_output_tokens == DEFAULT_MAX_OUTPUT_TOKENS));
+        assert!(
+            p.chain("analysis")
+                .iter()
+                .all(|e| e.spec.max_output_tokens == DEFAULT_MAX_OUTPUT_TOKENS)
+        );
         assert_ne!(p.version(), Policy::built_in(&providers()[..1]).version());
     }
 }

@@ -182,7 +182,9 @@ pub fn analysis_request_for(
     spec: &ModelSpec,
     tokenizer: &Tokenizer,
 ) -> (ChatRequest, PackedContext) {
-    let window = spec.context_window.saturating_sub(u64::from(spec.max_output_tokens) + safety_margin(spec.context_window));
+    let window = spec
+        .context_window
+        .saturating_sub(u64::from(spec.max_output_tokens) + safety_margin(spec.context_window));
     // The facts may not take more than half of the room: drop static findings, then cut the
     // facts themselves, until they fit.
     let empty = PackedContext::default();
@@ -210,7 +212,10 @@ pub fn analysis_request_for(
     }
     let budget = window.saturating_sub(tokenizer.count_request(&base));
     let packed = pack_blocks(blocks, budget, &|t| tokenizer.count(t));
-    (analysis_request_with(report, facts, &packed, spec.max_output_tokens), packed)
+    (
+        analysis_request_with(report, facts, &packed, spec.max_output_tokens),
+        packed,
+    )
 }
 
 /// The JSON every model answer must match.
@@ -340,19 +345,27 @@ mod tests {
         for i in 0..120 {
             write(
                 format!("packages/pkg-{i}/package.json"),
-                format!("{{\"name\":\"pkg-{i}\",\"scripts\":{{\"test\":\"jest\",\"build\":\"tsc\"}},\"dependencies\":{{{deps}\"x\":\"1\"}}}}"),
+                format!(
+                    "{{\"name\":\"pkg-{i}\",\"scripts\":{{\"test\":\"jest\",\"build\":\"tsc\"}},\"dependencies\":{{{deps}\"x\":\"1\"}}}}"
+                ),
             );
             write(format!("packages/pkg-{i}/index.js"), "module.exports = 1;\n".into());
         }
         for i in 0..40 {
             write(
                 format!("crates/c{i}/Cargo.toml"),
-                format!("[package]\nname = \"c{i}\"\nversion = \"0.1.0\"\n[dependencies]\n{}", "serde = \"1\"\n".repeat(40)),
+                format!(
+                    "[package]\nname = \"c{i}\"\nversion = \"0.1.0\"\n[dependencies]\n{}",
+                    "serde = \"1\"\n".repeat(40)
+                ),
             );
             write(format!("crates/c{i}/src/lib.rs"), "pub fn f() {}\n".into());
             write(
                 format!("services/s{i}/Dockerfile"),
-                format!("FROM node:20\nENV API_TOKEN=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB\n{}", "RUN echo step\n".repeat(50)),
+                format!(
+                    "FROM node:20\nENV API_TOKEN=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB\n{}",
+                    "RUN echo step\n".repeat(50)
+                ),
             );
         }
         for i in 0..30 {
@@ -376,7 +389,10 @@ mod tests {
         let blocks = collect(dir.path(), &report);
         assert!(blocks.len() > 150, "{}", blocks.len());
         let total: usize = blocks.iter().map(|b| b.text.len()).sum();
-        assert!(total > 400_000, "the fixture is larger than any window here: {total} bytes");
+        assert!(
+            total > 400_000,
+            "the fixture is larger than any window here: {total} bytes"
+        );
         let mut cases = Vec::new();
         for (kind, window, max_out) in [
             (ProviderKind::Ollama, 4_096, 1_000),

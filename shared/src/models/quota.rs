@@ -185,7 +185,10 @@ return 0
 "#;
 
 enum Store {
-    Redis { conn: ConnectionManager, prefix: String },
+    Redis {
+        conn: ConnectionManager,
+        prefix: String,
+    },
     /// `(tenant, day)` → (tokens, micro-USD).
     Local(Mutex<HashMap<(String, String), (u64, u64)>>),
 }
@@ -221,7 +224,11 @@ fn day(now: DateTime<Utc>) -> String {
 
 /// The next UTC midnight after `now`.
 fn next_reset(now: DateTime<Utc>) -> DateTime<Utc> {
-    let midnight = now.date_naive().succ_opt().unwrap_or(now.date_naive()).and_hms_opt(0, 0, 0);
+    let midnight = now
+        .date_naive()
+        .succ_opt()
+        .unwrap_or(now.date_naive())
+        .and_hms_opt(0, 0, 0);
     midnight.map_or(now, |m| m.and_utc())
 }
 
@@ -247,7 +254,10 @@ impl QuotaGuard {
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(3);
-        let conn = client.get_connection_manager_with_config(cfg).await.map_err(redis_err)?;
+        let conn = client
+            .get_connection_manager_with_config(cfg)
+            .await
+            .map_err(redis_err)?;
         let store = Store::Redis {
             conn,
             prefix: prefix.to_owned(),
@@ -397,7 +407,13 @@ impl QuotaGuard {
         if let Some(limit) = budget.tokens
             && used_t + min_tokens > limit
         {
-            return Err(Self::exhausted(tenant, "token", used_t.to_string(), limit.to_string(), now));
+            return Err(Self::exhausted(
+                tenant,
+                "token",
+                used_t.to_string(),
+                limit.to_string(),
+                now,
+            ));
         }
         if let Some(limit) = budget.cost_usd
             && micros(used_c) + micros(min_cost) > micros(limit)
@@ -473,7 +489,11 @@ impl ModelLimiter {
             match tpm.check_n(n) {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err("tokens per minute limit reached in this process".into()),
-                Err(_) => return Err(format!("the request ({tokens} tokens) is above the model's tpm ({cap})")),
+                Err(_) => {
+                    return Err(format!(
+                        "the request ({tokens} tokens) is above the model's tpm ({cap})"
+                    ));
+                }
             }
         }
         Ok(())
@@ -493,7 +513,10 @@ mod tests {
         let b = Budgets::from_vars(&vars(&[
             ("TENANT_DAILY_TOKENS", "100000"),
             ("TENANT_DAILY_COST_USD", "2.5"),
-            ("TENANT_BUDGETS", "acme=tokens:200000;cost:5, 4242=cost:unlimited ,free=tokens:0"),
+            (
+                "TENANT_BUDGETS",
+                "acme=tokens:200000;cost:5, 4242=cost:unlimited ,free=tokens:0",
+            ),
         ]))
         .unwrap();
         assert_eq!(
@@ -543,8 +566,8 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        let providers = super::super::ProviderConfig::from_vars([("OPENAI_API_KEY".to_owned(), "sk-x".to_owned())])
-            .unwrap();
+        let providers =
+            super::super::ProviderConfig::from_vars([("OPENAI_API_KEY".to_owned(), "sk-x".to_owned())]).unwrap();
         Policy::built_in(&providers)
     }
 
@@ -560,12 +583,18 @@ mod tests {
         let g = QuotaGuard::local(budgets, &policy());
         let a = g.reserve("acme", 6_000, 0.001).await.unwrap();
         let e = g.reserve("acme", 6_000, 0.001).await.unwrap_err();
-        assert!(matches!(&e, QuotaError::Exhausted(x) if x.reason.contains("token")), "{e}");
+        assert!(
+            matches!(&e, QuotaError::Exhausted(x) if x.reason.contains("token")),
+            "{e}"
+        );
         g.settle(a, 1_000, 0.0005).await.unwrap();
         assert_eq!(g.used("acme").await.unwrap().0, 1_000);
         let b = g.reserve("acme", 6_000, 0.009).await.unwrap();
         let e = g.reserve("acme", 10, 0.001).await.unwrap_err();
-        assert!(matches!(&e, QuotaError::Exhausted(x) if x.reason.contains("cost")), "{e}");
+        assert!(
+            matches!(&e, QuotaError::Exhausted(x) if x.reason.contains("cost")),
+            "{e}"
+        );
         g.settle(b, 2_000, 0.002).await.unwrap();
         assert_eq!(g.used("other").await.unwrap(), (0, 0.0), "tenants are apart");
         // 3 000 tokens used; a call needs at least 2 000 output tokens: still admitted, then not.
@@ -609,10 +638,17 @@ mod tests {
         let connect = || async {
             QuotaGuard::redis(&url, &prefix, budgets.clone(), &policy())
                 .await
-                .unwrap_or_else(|e| panic!("Redis at {url} is not reachable ({e}): start it with ops/test.sh or set TEST_REDIS_URL"))
+                .unwrap_or_else(|e| {
+                    panic!("Redis at {url} is not reachable ({e}): start it with ops/test.sh or set TEST_REDIS_URL")
+                })
         };
-        let (a, b) = (std::sync::Arc::new(connect().await), std::sync::Arc::new(connect().await));
-        a.used("acme").await.unwrap_or_else(|e| panic!("Redis at {url}: {e}: start it with ops/test.sh"));
+        let (a, b) = (
+            std::sync::Arc::new(connect().await),
+            std::sync::Arc::new(connect().await),
+        );
+        a.used("acme")
+            .await
+            .unwrap_or_else(|e| panic!("Redis at {url}: {e}: start it with ops/test.sh"));
         let mut tasks = Vec::new();
         for i in 0..60 {
             let g = if i % 2 == 0 { a.clone() } else { b.clone() };

@@ -382,7 +382,11 @@ impl Budgeted<'_> {
         let tokens = input + u64::from(output);
         guard.rate(spec, tokens).await.map_err(|e| e.to_string())?;
         let cost = spec.cost_usd(input, u64::from(output));
-        guard.reserve(tenant, tokens, cost).await.map(Some).map_err(|e| e.to_string())
+        guard
+            .reserve(tenant, tokens, cost)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     async fn settle(&self, reservation: Option<Reservation>, record: &CallRecord) {
@@ -698,7 +702,12 @@ mod tests {
             spec.output_usd_per_mtok = 8.0;
             spec.context_window = window;
             spec.max_output_tokens = 512;
-            let cfg = config(ProviderKind::OpenAiCompatible, &server.uri(), Some("sk-test-key-123456"), "model-0");
+            let cfg = config(
+                ProviderKind::OpenAiCompatible,
+                &server.uri(),
+                Some("sk-test-key-123456"),
+                "model-0",
+            );
             let breaker = Arc::new(Breaker::new(BreakerConfig::default()));
             (build(&cfg, reqwest::Client::new()), spec, breaker)
         };
@@ -745,11 +754,18 @@ mod tests {
         assert!(fallbacks[0].reason.contains("budget exhausted"), "{fallbacks:?}");
         assert_eq!(tight.used("acme").await.unwrap().0, 0);
 
-        let err = Router::with_specs(vec![link(520)]).complete(&plan(None)).await.unwrap_err();
+        let err = Router::with_specs(vec![link(520)])
+            .complete(&plan(None))
+            .await
+            .unwrap_err();
         let RouteError::Exhausted { fallbacks, .. } = err else {
             panic!("{err:?}")
         };
         assert!(fallbacks[0].reason.contains("over the context window"), "{fallbacks:?}");
-        assert_eq!(server.received_requests().await.unwrap().len(), 1, "only the first call was sent");
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            1,
+            "only the first call was sent"
+        );
     }
 }

@@ -174,7 +174,13 @@ mod tests {
         let s = setup(&[("OPENAI_API_KEY", "sk-x"), ("DEEPSEEK_API_KEY", "ds-x")]).unwrap();
         assert!(!s.is_offline());
         let svc = ModelService::start(&s, None, "").await.unwrap().unwrap();
-        let chain: Vec<String> = svc.router("analysis").unwrap().specs().iter().map(|s| s.label()).collect();
+        let chain: Vec<String> = svc
+            .router("analysis")
+            .unwrap()
+            .specs()
+            .iter()
+            .map(|s| s.label())
+            .collect();
         assert_eq!(chain, ["openai/gpt-4o-mini", "deepseek/deepseek-chat"]);
         assert!(svc.router("sync").is_none());
         let offline = setup(&[]).unwrap();

@@ -20,7 +20,12 @@ use crate::error::JobError;
 
 const KIND: &str = "analysis";
 
-pub(super) async fn run(job: &Job, opts: &AnalyzeOptions, models: Option<&ModelService>, db: &Db) -> Result<Value, JobError> {
+pub(super) async fn run(
+    job: &Job,
+    opts: &AnalyzeOptions,
+    models: Option<&ModelService>,
+    db: &Db,
+) -> Result<Value, JobError> {
     let report = super::analyse_checkout(job, opts).await?;
     let Some((models, router)) = models.and_then(|m| Some((m, m.router(KIND)?))) else {
         return Ok(super::result_with(job, json!({ "report": report })));
@@ -55,7 +60,10 @@ pub(super) async fn run(job: &Job, opts: &AnalyzeOptions, models: Option<&ModelS
     let packed: Mutex<Vec<(String, PackedContext)>> = Mutex::default();
     let build = |spec: &ModelSpec, tokenizer: &Tokenizer| {
         let (request, context) = prompt::analysis_request_for(&report, &blocks, spec, tokenizer);
-        packed.lock().unwrap_or_else(|p| p.into_inner()).push((spec.label(), context));
+        packed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((spec.label(), context));
         request
     };
     let required = prompt::analysis_required();
