@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use shared::config::{Config, HttpRole};
 use shared::db::Db;
-use shared::models::ProviderConfig;
+use shared::models::{ModelService, ModelSetup, QuotaGuard};
 use shared::queue::Queues;
 use tokio_util::sync::CancellationToken;
 
@@ -121,7 +121,7 @@ fn main() -> ExitCode {
         _ => None,
     };
     // Model providers are configured from env too; their problems are reported with the rest.
-    let (cfg, providers) = match (Config::from_env(http), ProviderConfig::from_env()) {
+    let (cfg, models) = match (Config::from_env(http), ModelSetup::from_env()) {
         (Ok(c), Ok(p)) => (c, p),
         (c, p) => {
             let mut errs = c.err().unwrap_or_default();
@@ -139,7 +139,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(command, cfg, providers)) {
+    match runtime.block_on(run(command, cfg, models)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "autodevops stopped");
@@ -149,7 +149,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, cfg: Config, providers: Vec<ProviderConfig>) -> anyhow::Result<()> {
+async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result<()> {
     if let Command::Bench {
         what: BenchWhat::Queue {
             jobs,
@@ -167,6 +167,16 @@ async fn run(command: Command, cfg: Config, providers: Vec<ProviderConfig>) -> a
     }
     let db = Db::connect(&cfg.database_url).await.context("database")?;
     let queues = Queues::connect(&cfg, &db).await.context("queue")?;
+    // One model service per process: in `serve` the API and the workers share its quota guard.
+    let models = match command {
+        Command::Serve(_) | Command::Api(_) | Command::Worker { .. } => {
+            ModelService::start(&setup, cfg.redis_url(), &cfg.queue_prefix)
+                .await
+                .context("model quota guard")?
+        }
+        _ => None,
+    };
+    let quota = models.as_ref().map(|m| m.quota().clone());
     match command {
         Command::Migrate => migrate(&db, &queues).await,
         Command::Autoscale(args) => {
@@ -181,13 +191,13 @@ async fn run(command: Command, cfg: Config, providers: Vec<ProviderConfig>) -> a
         Command::Serve(_) => {
             migrate(&db, &queues).await?;
             let stop = shutdown_token();
-            let state = app_state(&cfg, &db, &queues);
+            let state = app_state(&cfg, &db, &queues, &quota);
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
             let pool = tokio::spawn(worker::run(
                 cfg.clone(),
                 db.clone(),
                 queues.clone(),
-                providers.clone(),
+                models,
                 stop.clone(),
             ));
             let api = api::serve(state, stop.clone()).await;
@@ -200,7 +210,7 @@ async fn run(command: Command, cfg: Config, providers: Vec<ProviderConfig>) -> a
             require_migrated(&db).await?;
             let stop = shutdown_token();
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
-            let api = api::serve(app_state(&cfg, &db, &queues), stop.clone()).await;
+            let api = api::serve(app_state(&cfg, &db, &queues, &quota), stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
             api.context("API server")
@@ -209,9 +219,14 @@ async fn run(command: Command, cfg: Config, providers: Vec<ProviderConfig>) -> a
             require_migrated(&db).await?;
             let stop = shutdown_token();
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
-            let health = health_bind
-                .map(|addr| tokio::spawn(api::serve_health(app_state(&cfg, &db, &queues), addr, stop.clone())));
-            let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), providers.clone(), stop.clone()).await;
+            let health = health_bind.map(|addr| {
+                tokio::spawn(api::serve_health(
+                    app_state(&cfg, &db, &queues, &quota),
+                    addr,
+                    stop.clone(),
+                ))
+            });
+            let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), models, stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
             if let Some(h) = health {
@@ -227,12 +242,13 @@ fn spawn_relay(cfg: &Config, db: &Db, queues: &Queues, stop: &CancellationToken)
     tokio::spawn(shared::relay::run(db.clone(), queues.clone(), cfg.into(), stop.clone()))
 }
 
-fn app_state(cfg: &Config, db: &Db, queues: &Queues) -> api::AppState {
+fn app_state(cfg: &Config, db: &Db, queues: &Queues, quota: &Option<std::sync::Arc<QuotaGuard>>) -> api::AppState {
     api::AppState {
         cfg: cfg.clone(),
         db: db.clone(),
         queues: queues.clone(),
         metrics: shared::telemetry::metrics_handle(),
+        quota: quota.clone(),
     }
 }
 

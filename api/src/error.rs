@@ -28,6 +28,12 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     Unavailable(String),
+    /// A tenant's model budget is spent until `retry_after` (the daily reset).
+    #[error("{reason}")]
+    BudgetExhausted {
+        reason: String,
+        retry_after: std::time::Duration,
+    },
     #[error("internal error")]
     Internal(String),
 }
@@ -58,7 +64,20 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::BudgetExhausted { .. } => "budget_exhausted",
             ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<shared::models::QuotaError> for ApiError {
+    fn from(e: shared::models::QuotaError) -> Self {
+        match e {
+            shared::models::QuotaError::Exhausted(x) => ApiError::BudgetExhausted {
+                reason: x.reason,
+                retry_after: x.retry_after,
+            },
+            store @ shared::models::QuotaError::Store(_) => ApiError::Unavailable(store.to_string()),
         }
     }
 }
@@ -79,6 +98,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BudgetExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +121,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::BudgetExhausted { retry_after, .. } = self {
+            resp.insert_header(("Retry-After", retry_after.as_secs().max(1).to_string()));
         }
         resp.json(json!({ "error": body }))
     }

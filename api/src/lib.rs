@@ -29,6 +29,8 @@ pub struct AppState {
     pub db: Db,
     pub queues: Queues,
     pub metrics: PrometheusHandle,
+    /// Tenants' model budgets; `None` without model providers (no budget applies).
+    pub quota: Option<std::sync::Arc<shared::models::QuotaGuard>>,
 }
 
 /// Registers every route, the JSON error handlers and the request-logging middleware.

@@ -9,6 +9,7 @@ mod m20261124_000002_history_and_dedup;
 mod m20261124_000003_github_deliveries;
 mod m20261124_000004_model_calls;
 mod m20261201_000005_github_jobs;
+mod m20261201_000010_model_cache;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_github_deliveries::Migration),
             Box::new(m20261124_000004_model_calls::Migration),
             Box::new(m20261201_000005_github_jobs::Migration),
+            Box::new(m20261201_000010_model_cache::Migration),
         ]
     }
 }

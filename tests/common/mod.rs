@@ -52,6 +52,10 @@ const SCRUBBED: &[&str] = &[
     "AZURE_OPENAI_ENDPOINT",
     "AZURE_OPENAI_DEPLOYMENT",
     "MODEL_TIMEOUT_SECS",
+    "MODELS_CONFIG",
+    "TENANT_DAILY_TOKENS",
+    "TENANT_DAILY_COST_USD",
+    "TENANT_BUDGETS",
 ];
 
 pub fn free_port() -> u16 {

@@ -15,7 +15,7 @@ use shared::analysis::AnalyzeOptions;
 use shared::config::Config;
 use shared::db::Db;
 use shared::domain::{JobKind, JobMessage};
-use shared::models::{self, BreakerConfig, ProviderConfig, Router};
+use shared::models::ModelService;
 use shared::queue::Queues;
 use tokio_util::sync::CancellationToken;
 
@@ -67,25 +67,22 @@ pub async fn run(
     cfg: Config,
     db: Db,
     queues: Queues,
-    providers: Vec<ProviderConfig>,
+    models: Option<ModelService>,
     stop: CancellationToken,
 ) -> Result<(), PoolError> {
     let http = reqwest::Client::builder()
         .build()
         .map_err(|e| PoolError::Monitor(e.to_string()))?;
     let github = match &cfg.github {
-        Some(gh) => Some(github_app(gh.clone(), http.clone(), &cfg).await?),
+        Some(gh) => Some(github_app(gh.clone(), http, &cfg).await?),
         None => None,
     };
-    let router = (!providers.is_empty()).then(|| {
-        Router::new(
-            providers.iter().map(|p| models::build(p, http.clone())).collect(),
-            BreakerConfig::default(),
-        )
-    });
-    if let Some(r) = &router {
-        tracing::info!(chain = ?r, "model router configured; the offline analyser is the last resort");
+    // Models: see shared::models::service (built by the caller, which shares its quota guard).
+    if let Some(m) = &models {
+        tracing::info!(chain = ?m.router("analysis"), policy = %m.policy().source, policy_version = m.policy().version(),
+            "model router configured; the offline analyser is the last resort");
     }
+    let router = models;
     let state = Arc::new(WorkerState {
         analyze: AnalyzeOptions {
             max_file_bytes: cfg.max_file_bytes,

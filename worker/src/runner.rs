@@ -11,7 +11,7 @@ use shared::db::Db;
 use shared::db::job::Model as Job;
 use shared::db::jobs::{self, Outcome};
 use shared::domain::{JobKind, JobMessage};
-use shared::models::Router;
+use shared::models::ModelService;
 use tracing::Instrument;
 
 use crate::error::JobError;
@@ -23,8 +23,9 @@ pub struct WorkerState {
     /// Unique per process run: the lease holder written on claimed rows.
     pub worker_id: String,
     pub analyze: AnalyzeOptions,
-    /// The model chain; `None` when no provider is configured (offline analyser only).
-    pub router: Option<Router>,
+    /// Model chains per job kind, quota guard and policy; `None` when no provider is configured
+    /// (offline analyser only).
+    pub router: Option<ModelService>,
     /// The GitHub App client; `None` without GITHUB_APP_ID (repository jobs then fail).
     pub github: Option<shared::github::GithubApp>,
 }
@@ -33,7 +34,7 @@ impl std::fmt::Debug for WorkerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerState")
             .field("worker_id", &self.worker_id)
-            .field("router", &self.router)
+            .field("router", &self.router.is_some())
             .field("github", &self.github.is_some())
             .finish_non_exhaustive()
     }

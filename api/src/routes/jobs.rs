@@ -221,6 +221,13 @@ async fn github_target(
 async fn create(state: web::Data<AppState>, caller: Caller, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, MAX_BODY).await?;
     let (kind, source) = parse_create(&body, &state)?;
+    if let Some(quota) = &state.quota
+        && kind == JobKind::Analysis
+    {
+        // Only kinds that call models are refused when the tenant's budget is spent.
+        let tenant = caller.tenant.as_deref().unwrap_or(shared::models::quota::ANONYMOUS);
+        quota.admit(tenant, kind.as_str()).await?;
+    }
     let github = github_target(&state, &caller, &source).await?;
     let inserted = jobs::insert(
         &state.db.conn,

@@ -6,6 +6,7 @@ pub mod github;
 pub mod installation;
 pub mod job;
 pub mod jobs;
+pub mod model_cache;
 pub mod model_call;
 pub mod repository;
 

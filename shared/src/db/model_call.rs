@@ -14,7 +14,7 @@ pub struct Model {
     pub model: String,
     pub input_tokens: i64,
     pub output_tokens: i64,
-    /// Unknown until prices come from the routing policy.
+    /// From the model's prices in the routing policy.
     pub cost_usd: Option<f64>,
     pub latency_ms: i64,
     pub outcome: String,
@@ -46,7 +46,7 @@ pub async fn record_all(
         model: sea_orm::ActiveValue::Set(c.model.clone()),
         input_tokens: sea_orm::ActiveValue::Set(c.input_tokens as i64),
         output_tokens: sea_orm::ActiveValue::Set(c.output_tokens as i64),
-        cost_usd: sea_orm::ActiveValue::Set(None),
+        cost_usd: sea_orm::ActiveValue::Set(c.cost_usd),
         latency_ms: sea_orm::ActiveValue::Set(c.latency_ms as i64),
         outcome: sea_orm::ActiveValue::Set(c.outcome.to_owned()),
         step: sea_orm::ActiveValue::Set(c.step as i32),

@@ -15,7 +15,10 @@
 //!
 //! API keys live in [`secrecy::SecretString`]s, are marked sensitive in headers, and are redacted from
 //! every body excerpt kept in an error (excerpts are cut to 300 characters).
-//! The router, breakers, quota guard and context packing build on this module.
+//! On top: [`policy`] (MODELS_CONFIG: the chain of each job kind, windows, prices, rate limits),
+//! [`tokens`] (counts before a call), [`router`] (breakers, fallback, repair, window and budget
+//! checks), [`quota`] (per-tenant daily budgets and per-model limits shared by all workers),
+//! [`prompt`] (packing and redaction) and [`service`] (all of it for one process).
 
 mod anthropic;
 mod client;
@@ -23,16 +26,36 @@ pub mod config;
 mod error;
 mod gemini;
 mod openai;
+pub mod policy;
 pub mod prompt;
+pub mod quota;
 pub mod router;
+pub mod service;
 pub mod structured;
+pub mod tokens;
 mod types;
 
 pub use client::{ChatFuture, Provider, build};
 pub use config::{AzureDeployment, ConfigProblems, MaxTokensField, ProviderConfig};
 pub use error::{ProviderError, snippet};
-pub use router::{BreakerConfig, CallRecord, FallbackStep, RouteError, Routed, Router};
+pub use policy::{ModelSpec, Policy, PolicyError};
+pub use quota::{Budget, Budgets, Exhausted, QuotaError, QuotaGuard};
+pub use router::{BreakerConfig, CallPlan, CallRecord, FallbackStep, RouteError, Routed, Router};
+pub use service::{ModelService, ModelSetup};
+pub use tokens::Tokenizer;
 pub use types::{ChatRequest, ChatResponse, ProviderKind};
+
+/// The result cache's key: a hash of the tenant, the source (repository or path), the content
+/// hash of what the model is shown (or the commit SHA), the job kind and the policy version.
+pub fn cache_key(tenant: &str, source: &str, content: &str, kind: &str, policy_version: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [tenant, source, content, kind, policy_version] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
 
 #[cfg(test)]
 mod test_support {

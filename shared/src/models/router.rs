@@ -5,13 +5,16 @@
 //! has failed the caller answers with the offline analyser; the steps taken are returned
 //! either way so the result can say which model produced it and why others were skipped.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::policy::{ModelSpec, default_spec};
+use super::quota::{ModelLimiter, QuotaGuard, Reservation};
 use super::structured::{JsonType, parse_reply, repair_prompt};
+use super::tokens::Tokenizer;
 use super::{ChatRequest, ChatResponse, Provider, ProviderError};
 
 /// When a provider's breaker opens and how long it stays open.
@@ -94,6 +97,15 @@ impl Breaker {
         };
     }
 
+    /// Ends a probe (or a turn) that made no call: an acquired half-open state goes back to open
+    /// for another probe at once.
+    pub fn release(&self) {
+        let mut s = self.lock();
+        if *s == State::HalfOpen {
+            *s = State::Open { until: Instant::now() };
+        }
+    }
+
     /// Open or probing: calls are (mostly) refused.
     pub fn is_open(&self) -> bool {
         !matches!(*self.lock(), State::Closed { .. })
@@ -115,6 +127,8 @@ pub struct CallRecord {
     pub model: String,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// From the model's prices in the routing policy.
+    pub cost_usd: Option<f64>,
     pub latency_ms: u64,
     /// `ok` or the error's label (`server_error`, `timeout`, …).
     pub outcome: &'static str,
@@ -126,6 +140,8 @@ pub struct CallRecord {
 #[derive(Clone, Debug)]
 pub struct Routed {
     pub object: Map<String, Value>,
+    /// The chain entry that answered.
+    pub spec: ModelSpec,
     pub response: ChatResponse,
     /// Providers tried before this one, in order.
     pub fallbacks: Vec<FallbackStep>,
@@ -162,7 +178,10 @@ impl RouteError {
 
 struct Link {
     provider: Box<dyn Provider>,
-    breaker: Breaker,
+    breaker: Arc<Breaker>,
+    spec: ModelSpec,
+    limiter: ModelLimiter,
+    tokenizer: Tokenizer,
 }
 
 /// An ordered chain of providers.
@@ -188,14 +207,43 @@ enum Attempt {
     Rejected(ProviderError),
 }
 
+/// Builds the request for one model of the chain (so context is packed into that model's window).
+pub type RequestFor<'a> = dyn Fn(&ModelSpec, &Tokenizer) -> ChatRequest + Send + Sync + 'a;
+
+/// One routed call: the request per model, the fields the reply must have, and whose budget pays.
+pub struct CallPlan<'a> {
+    pub request: &'a RequestFor<'a>,
+    pub required: &'a [(String, JsonType)],
+    /// The tenant and its quota guard; `None` for no budget (tests, tools).
+    pub quota: Option<(&'a QuotaGuard, &'a str)>,
+}
+
 impl Router {
+    /// A chain with each provider's built-in figures ([`default_spec`]) and its own breaker.
     pub fn new(providers: Vec<Box<dyn Provider>>, breaker: BreakerConfig) -> Router {
-        Router {
-            links: providers
+        Router::with_specs(
+            providers
                 .into_iter()
-                .map(|provider| Link {
+                .map(|p| {
+                    let spec = default_spec(p.kind(), p.model());
+                    (p, spec, Arc::new(Breaker::new(breaker)))
+                })
+                .collect(),
+        )
+    }
+
+    /// A chain of providers with their specs and breakers (share a breaker between chains that
+    /// use the same provider).
+    pub fn with_specs(links: Vec<(Box<dyn Provider>, ModelSpec, Arc<Breaker>)>) -> Router {
+        Router {
+            links: links
+                .into_iter()
+                .map(|(provider, spec, breaker)| Link {
+                    tokenizer: Tokenizer::for_provider(provider.kind()),
+                    limiter: ModelLimiter::new(&spec),
                     provider,
-                    breaker: Breaker::new(breaker),
+                    breaker,
+                    spec,
                 })
                 .collect(),
         }
@@ -203,6 +251,11 @@ impl Router {
 
     pub fn is_empty(&self) -> bool {
         self.links.is_empty()
+    }
+
+    /// The models of the chain, in order.
+    pub fn specs(&self) -> Vec<&ModelSpec> {
+        self.links.iter().map(|l| &l.spec).collect()
     }
 
     /// Each provider's breaker state, for /ready and the `autodevops_breaker_open` gauge.
@@ -213,12 +266,26 @@ impl Router {
             .collect()
     }
 
-    /// Asks the chain for a JSON object with the `required` top-level fields.
+    /// Asks the chain for a JSON object with the `required` top-level fields, the same request
+    /// for every model, no budget.
     pub async fn complete_json(
         &self,
         req: &ChatRequest,
         required: &[(String, JsonType)],
     ) -> Result<Routed, RouteError> {
+        let same = |_: &ModelSpec, _: &Tokenizer| req.clone();
+        self.complete(&CallPlan {
+            request: &same,
+            required,
+            quota: None,
+        })
+        .await
+    }
+
+    /// Routes one call: for each model in order, skip it when its breaker is open, its request
+    /// would not fit its window, a rate limit is reached or the tenant's budget cannot pay for it;
+    /// otherwise call it (one repair on invalid JSON), settling the budget to the real usage.
+    pub async fn complete(&self, plan: &CallPlan<'_>) -> Result<Routed, RouteError> {
         let mut fallbacks = Vec::new();
         let mut calls = Vec::new();
         for (step_no, link) in self.links.iter().enumerate() {
@@ -228,25 +295,50 @@ impl Router {
                 model: provider.model().to_owned(),
                 reason,
             };
+            let req = (plan.request)(&link.spec, &link.tokenizer);
+            let input = link.tokenizer.count_request(&req);
+            let need = input + u64::from(req.max_output_tokens);
+            if need > link.spec.context_window {
+                fallbacks.push(step(format!(
+                    "request over the context window ({input} input + {} output tokens > {})",
+                    req.max_output_tokens, link.spec.context_window
+                )));
+                continue;
+            }
+            if let Err(reason) = link.limiter.check(need) {
+                fallbacks.push(step(reason));
+                continue;
+            }
             if !link.breaker.try_acquire() {
                 fallbacks.push(step("circuit breaker open".to_owned()));
                 continue;
             }
             let mut record = |r: CallRecord| calls.push(CallRecord { step: step_no, ..r });
-            match attempt(provider, req, required, &mut record).await {
+            let budget = Budgeted {
+                link,
+                quota: plan.quota,
+                estimate: input,
+            };
+            match attempt(provider, &req, plan.required, &budget, &mut record).await {
                 Attempt::Done(object, response) => {
                     link.breaker.on_success();
+                    set_breaker_gauge(link);
                     return Ok(Routed {
                         object,
+                        spec: link.spec.clone(),
                         response,
                         fallbacks,
                         calls,
                     });
                 }
                 Attempt::Failed(reason) => {
-                    link.breaker.on_failure();
-                    metrics::gauge!("autodevops_breaker_open", "provider" => provider.kind().as_str())
-                        .set(if link.breaker.is_open() { 1.0 } else { 0.0 });
+                    // Refused before any call (budget, rate limit): not the provider's fault.
+                    if calls.last().is_some_and(|c| c.step == step_no) {
+                        link.breaker.on_failure();
+                    } else {
+                        link.breaker.release();
+                    }
+                    set_breaker_gauge(link);
                     tracing::warn!(provider = %label(provider), %reason, "model failed; falling back");
                     fallbacks.push(step(reason));
                 }
@@ -267,17 +359,59 @@ impl Router {
     }
 }
 
+fn set_breaker_gauge(link: &Link) {
+    metrics::gauge!("autodevops_breaker_open", "provider" => link.provider.kind().as_str())
+        .set(if link.breaker.is_open() { 1.0 } else { 0.0 });
+}
+
+/// A link with the budget that pays for its calls.
+struct Budgeted<'a> {
+    link: &'a Link,
+    quota: Option<(&'a QuotaGuard, &'a str)>,
+    /// Estimated input tokens of the first request.
+    estimate: u64,
+}
+
+impl Budgeted<'_> {
+    /// Reserves input + maximum output (and their cost) before a call; `Err` is the fallback reason.
+    async fn reserve(&self, input: u64, output: u32) -> Result<Option<Reservation>, String> {
+        let Some((guard, tenant)) = self.quota else {
+            return Ok(None);
+        };
+        let spec = &self.link.spec;
+        let tokens = input + u64::from(output);
+        guard.rate(spec, tokens).await.map_err(|e| e.to_string())?;
+        let cost = spec.cost_usd(input, u64::from(output));
+        guard
+            .reserve(tenant, tokens, cost)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn settle(&self, reservation: Option<Reservation>, record: &CallRecord) {
+        if let (Some((guard, tenant)), Some(r)) = (self.quota, reservation) {
+            let tokens = record.input_tokens + record.output_tokens;
+            if let Err(e) = guard.settle(r, tokens, record.cost_usd.unwrap_or(0.0)).await {
+                tracing::warn!(tenant, error = %e, "could not settle a model call's budget; the reservation stands");
+            }
+        }
+    }
+}
+
 /// One provider: the call, then one repair call if the reply is not the JSON asked for.
 async fn attempt(
     provider: &dyn Provider,
     req: &ChatRequest,
     required: &[(String, JsonType)],
+    budget: &Budgeted<'_>,
     record: &mut (dyn FnMut(CallRecord) + Send),
 ) -> Attempt {
-    let first = match call(provider, req, record).await {
+    let first = match call(provider, req, budget, budget.estimate, record).await {
         Ok(r) => r,
-        Err(e) if e.is_fallback_worthy() => return Attempt::Failed(e.to_string()),
-        Err(e) => return Attempt::Rejected(e),
+        Err(Failure::Refused(reason)) => return Attempt::Failed(reason),
+        Err(Failure::Provider(e)) if e.is_fallback_worthy() => return Attempt::Failed(e.to_string()),
+        Err(Failure::Provider(e)) => return Attempt::Rejected(e),
     };
     let problem = match parse_reply(&first.text, required) {
         Ok(object) => return Attempt::Done(object, first),
@@ -287,41 +421,62 @@ async fn attempt(
         user: repair_prompt(&req.user, &first.text, &problem),
         ..req.clone()
     };
-    match call(provider, &repair, record).await {
+    let estimate = budget.link.tokenizer.count_request(&repair);
+    match call(provider, &repair, budget, estimate, record).await {
         Ok(second) => match parse_reply(&second.text, required) {
             Ok(object) => Attempt::Done(object, second),
             Err(again) => Attempt::Failed(format!("invalid output after one repair: {again}")),
         },
-        Err(e) if e.is_fallback_worthy() => Attempt::Failed(e.to_string()),
-        Err(e) => Attempt::Rejected(e),
+        Err(Failure::Refused(reason)) => Attempt::Failed(format!("repair not sent: {reason}")),
+        Err(Failure::Provider(e)) if e.is_fallback_worthy() => Attempt::Failed(e.to_string()),
+        Err(Failure::Provider(e)) => Attempt::Rejected(e),
     }
 }
 
-/// A provider call with its metrics.
+enum Failure {
+    /// Not sent: budget or rate limit.
+    Refused(String),
+    Provider(ProviderError),
+}
+
+/// A provider call with its budget reservation, settlement and metrics.
 async fn call(
     provider: &dyn Provider,
     req: &ChatRequest,
+    budget: &Budgeted<'_>,
+    estimate: u64,
     record: &mut (dyn FnMut(CallRecord) + Send),
-) -> Result<ChatResponse, ProviderError> {
+) -> Result<ChatResponse, Failure> {
+    let reservation = budget
+        .reserve(estimate, req.max_output_tokens)
+        .await
+        .map_err(Failure::Refused)?;
     let started = Instant::now();
     let res = provider.chat(req).await;
     let (kind, model) = (provider.kind().as_str(), provider.model().to_owned());
     let (input_tokens, output_tokens) = res.as_ref().map_or((0, 0), |r| (r.input_tokens, r.output_tokens));
-    record(CallRecord {
+    let cost = budget.link.spec.cost_usd(input_tokens, output_tokens);
+    let rec = CallRecord {
         provider: kind.to_owned(),
         model: model.clone(),
         input_tokens,
         output_tokens,
+        cost_usd: Some(cost),
         latency_ms: started.elapsed().as_millis() as u64,
         outcome: res.as_ref().map_or_else(ProviderError::label, |_| "ok"),
         step: 0,
-    });
+    };
+    budget.settle(reservation, &rec).await;
+    record(rec);
     let outcome = match &res {
         Ok(r) => {
             metrics::counter!("autodevops_model_tokens_total", "provider" => kind, "direction" => "input")
                 .increment(r.input_tokens);
             metrics::counter!("autodevops_model_tokens_total", "provider" => kind, "direction" => "output")
                 .increment(r.output_tokens);
+            // metrics' counters are integers: the cost is a gauge that only grows.
+            metrics::gauge!("autodevops_model_cost_usd_total", "provider" => kind, "model" => model.clone())
+                .increment(cost);
             "ok"
         }
         Err(e) => e.label(),
@@ -330,7 +485,7 @@ async fn call(
         .increment(1);
     metrics::histogram!("autodevops_model_call_duration_seconds", "provider" => kind)
         .record(started.elapsed().as_secs_f64());
-    res
+    res.map_err(Failure::Provider)
 }
 
 #[cfg(test)]
@@ -534,5 +689,83 @@ mod tests {
         assert!(b.try_acquire());
         b.on_success();
         assert!(!b.is_open());
+    }
+
+    #[tokio::test]
+    async fn calls_are_priced_and_a_spent_budget_or_a_small_window_makes_no_call() {
+        use crate::models::quota::{Budget, Budgets, QuotaGuard};
+        let server = MockServer::start().await;
+        respond(&server, completion("{\"summary\": \"ok\"}")).await;
+        let link = |window: u64| {
+            let mut spec = default_spec(ProviderKind::OpenAiCompatible, "model-0");
+            spec.input_usd_per_mtok = 2.0;
+            spec.output_usd_per_mtok = 8.0;
+            spec.context_window = window;
+            spec.max_output_tokens = 512;
+            let cfg = config(
+                ProviderKind::OpenAiCompatible,
+                &server.uri(),
+                Some("sk-test-key-123456"),
+                "model-0",
+            );
+            let breaker = Arc::new(Breaker::new(BreakerConfig::default()));
+            (build(&cfg, reqwest::Client::new()), spec, breaker)
+        };
+        let guard = |tokens: u64| {
+            let budgets = Budgets {
+                default: Budget {
+                    tokens: Some(tokens),
+                    cost_usd: None,
+                },
+                ..Budgets::default()
+            };
+            QuotaGuard::local(budgets, &crate::models::Policy::built_in(&[]))
+        };
+        let req = request(true);
+        let same = |_: &ModelSpec, _: &Tokenizer| req.clone();
+        let plan = |q| CallPlan {
+            request: &same,
+            required: &[],
+            quota: q,
+        };
+
+        let roomy = guard(100_000);
+        let routed = Router::with_specs(vec![link(32_000)])
+            .complete(&plan(Some((&roomy, "acme"))))
+            .await
+            .unwrap();
+        // usage 10 in, 5 out at $2 / $8 per million
+        assert_eq!(routed.calls[0].cost_usd, Some((10.0 * 2.0 + 5.0 * 8.0) / 1e6));
+        assert_eq!(
+            roomy.used("acme").await.unwrap().0,
+            15,
+            "the reservation is settled to the real usage"
+        );
+
+        let tight = guard(300);
+        let err = Router::with_specs(vec![link(32_000)])
+            .complete(&plan(Some((&tight, "acme"))))
+            .await
+            .unwrap_err();
+        let RouteError::Exhausted { fallbacks, calls } = err else {
+            panic!("{err:?}")
+        };
+        assert!(calls.is_empty());
+        assert!(fallbacks[0].reason.contains("budget exhausted"), "{fallbacks:?}");
+        assert_eq!(tight.used("acme").await.unwrap().0, 0);
+
+        let err = Router::with_specs(vec![link(520)])
+            .complete(&plan(None))
+            .await
+            .unwrap_err();
+        let RouteError::Exhausted { fallbacks, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert!(fallbacks[0].reason.contains("over the context window"), "{fallbacks:?}");
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            1,
+            "only the first call was sent"
+        );
     }
 }

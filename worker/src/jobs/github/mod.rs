@@ -154,10 +154,11 @@ async fn checkout(
     Ok((dir, stats))
 }
 
-/// A copy of the job that points at a local checkout, for the path-based job runners.
-fn local_copy(job: &Job, dir: &Path) -> Job {
+/// A copy of the job that points at a local checkout of `sha`, for the path-based runners.
+fn local_copy(job: &Job, dir: &Path, sha: &str) -> Job {
     let mut local = job.clone();
     local.path = Some(dir.to_string_lossy().into_owned());
+    local.head_sha = Some(sha.to_owned());
     local
 }
 
@@ -197,7 +198,7 @@ async fn analysis(gh: &Installation, job: &Job, state: &WorkerState) -> Result<V
 
     let (dir, tree) = checkout(gh, repo, &sha, state).await?;
     let mut result = super::analysis::run(
-        &local_copy(job, dir.path()),
+        &local_copy(job, dir.path(), &sha),
         &state.analyze,
         state.router.as_ref(),
         &state.db,
@@ -255,7 +256,7 @@ async fn ci_gen(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Val
         return Ok(json!({ "source": source(job, Some(&sha)), "skipped": "disabled by .autodevops.yml" }));
     }
     let (dir, tree) = checkout(gh, repo, &sha, state).await?;
-    let mut result = super::ci_gen::run(&local_copy(job, dir.path()), &state.analyze).await?;
+    let mut result = super::ci_gen::run(&local_copy(job, dir.path(), &sha), &state.analyze).await?;
     drop(dir);
     result["source"] = source(job, Some(&sha));
     let workflow = &result["workflow"];
