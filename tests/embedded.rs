@@ -97,6 +97,13 @@ async fn analysis_and_ci_gen_succeed_with_real_results() {
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["checks"]["database"]["status"], "up");
     assert_eq!(ready["checks"]["queue"]["backend"], "sqlite");
+    // Missing configuration is named, without failing an embedded install that needs none.
+    assert_eq!(ready["checks"]["github"]["status"], "not_configured", "{ready}");
+    assert_eq!(ready["checks"]["github"]["missing"][0], "GITHUB_APP_ID", "{ready}");
+    assert_eq!(
+        ready["checks"]["webhooks"]["missing"][0], "GITHUB_WEBHOOK_SECRET",
+        "{ready}"
+    );
     let metrics = api.metrics().await;
     assert!(metrics.contains("autodevops_jobs_total"), "{metrics}");
 

@@ -195,6 +195,7 @@ async fn pull_requests_get_a_check_run_and_one_updated_comment() {
 
     // A new push while the installation token has expired and GitHub throttles check runs.
     files.push(("src/main.rs", "fn main() {}\n"));
+    files.push((".autodevops.yml", "featurez:\n  analysis: false\n"));
     let head2 = s.fake.commit(REPO, "feature", &files);
     s.fake.expire_tokens();
     s.fake.set_failures("/check-runs", vec![(403, Some(1))]);
@@ -219,6 +220,15 @@ async fn pull_requests_get_a_check_run_and_one_updated_comment() {
     let comments = s.fake.comments(REPO, 1);
     assert_eq!(comments.len(), 1, "the one comment is updated, not added to");
     assert!(comments[0].body.contains(&head2[..7]));
+    // The invalid .autodevops.yml is reported (with its line) and the defaults applied.
+    assert!(comments[0].body.contains("featurez"), "{}", comments[0].body);
+    assert!(
+        job2["result"]["github"]["config_problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("line 1"),
+        "{job2}"
+    );
     assert_eq!(s.fake.comment_posts(), 1);
 
     // The worker cannot fetch the tree (GitHub says 404): dead at once, check run failed.
@@ -293,8 +303,10 @@ async fn comment_commands_open_one_ci_pull_request_and_answer_help() {
         "never a push to the default branch"
     );
 
-    // The repository gains a Node project: the second run updates the same pull request.
+    // The repository gains a Node project and a config asking for its own runners: the second
+    // run updates the same pull request.
     let mut files = FILES.to_vec();
+    files.push((".autodevops.yml", "ci:\n  runs_on: self-hosted\n"));
     files.push(("web/package.json", r#"{"name":"web","scripts":{"test":"node --test"}}"#));
     files.push(("web/package-lock.json", "{}"));
     s.fake.commit(REPO, "main", &files);
@@ -313,6 +325,7 @@ async fn comment_commands_open_one_ci_pull_request_and_answer_help() {
     assert_eq!(ci.len(), 1, "never a second pull request");
     let content = s.fake.file_on_branch(REPO, "autodevops/ci", path).unwrap();
     assert!(content.contains("npm") || content.contains("node"), "{content}");
+    assert!(content.contains("runs-on: \"self-hosted\""), "{content}");
 
     // Help is answered on the pull request.
     let ids = s
@@ -439,4 +452,27 @@ async fn ten_rapid_pushes_leave_one_analysis_and_failed_deliveries_are_redeliver
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(s.fake.redelivered(), vec![9001]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_reports_github_reachability_without_failing_on_it() {
+    let s = start(&[]).await;
+    let (status, ready) = s.api.get("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["checks"]["github"]["status"], "up", "{ready}");
+    assert!(ready["checks"]["github"]["latency_ms"].is_number(), "{ready}");
+    assert_eq!(ready["checks"]["webhooks"]["status"], "up", "{ready}");
+
+    // GitHub unreachable: the API stays in service (deliveries still arrive) but says so.
+    let closed = format!("http://127.0.0.1:{}/", free_port());
+    let s = start(&[("GITHUB_API_URL", closed.as_str())]).await;
+    let (status, ready) = s.api.get("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["checks"]["github"]["status"], "down", "{ready}");
+    assert!(
+        ready["checks"]["github"]["error"].as_str().unwrap().contains("GitHub"),
+        "{ready}"
+    );
 }

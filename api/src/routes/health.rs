@@ -56,11 +56,41 @@ async fn readiness(state: &AppState) -> (bool, Value) {
     );
     let ok = db_ok && queue_ok;
     metrics::gauge!("autodevops_ready").set(if ok { 1.0 } else { 0.0 });
+    let (github_ok, github) = github_check(state).await;
+    let status = match (ok, github_ok) {
+        (false, _) => "unavailable",
+        (true, false) => "degraded",
+        (true, true) => "ready",
+    };
     let body = json!({
-        "status": if ok { "ready" } else { "unavailable" },
-        "checks": { "database": db, "queue": queue },
+        "status": status,
+        "checks": { "database": db, "queue": queue, "github": github, "webhooks": webhooks_check(state) },
     });
     (ok, body)
+}
+
+/// GitHub: reachable (with latency), down, or not configured (naming what is missing). It
+/// does not fail readiness — a GitHub outage must not take the API out of service, since
+/// deliveries still arrive once it is back — but says `degraded`.
+async fn github_check(state: &AppState) -> (bool, Value) {
+    let Some(gh) = &state.cfg.github else {
+        return (
+            true,
+            json!({ "status": "not_configured", "missing": ["GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY"] }),
+        );
+    };
+    check(
+        shared::github::probe::reachable(gh).await,
+        json!({ "api_url": gh.api_url.as_str() }),
+    )
+}
+
+fn webhooks_check(state: &AppState) -> Value {
+    if state.cfg.webhook_secrets.is_empty() {
+        json!({ "status": "not_configured", "missing": ["GITHUB_WEBHOOK_SECRET"] })
+    } else {
+        json!({ "status": "up", "secrets": state.cfg.webhook_secrets.len() })
+    }
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {

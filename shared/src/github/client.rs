@@ -388,7 +388,7 @@ impl GithubApp {
 }
 
 /// A reqwest failure as our error (URL-free, with its causes).
-fn network_error(e: reqwest::Error) -> GithubError {
+pub(crate) fn network_error(e: reqwest::Error) -> GithubError {
     if e.is_timeout() {
         return GithubError::Timeout;
     }

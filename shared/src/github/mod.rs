@@ -11,6 +11,7 @@ mod deliveries;
 mod error;
 mod etag;
 mod heads;
+pub mod probe;
 mod pulls;
 mod ratelimit;
 mod repos;

@@ -259,9 +259,14 @@ async fn ci_gen(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Val
     let mut result = super::ci_gen::run(&local_copy(job, dir.path(), &sha), &state.analyze).await?;
     drop(dir);
     result["source"] = source(job, Some(&sha));
-    let workflow = &result["workflow"];
+    let workflow = result["workflow"].clone();
     let path = workflow["path"].as_str().unwrap_or(".github/workflows/autodevops.yml");
-    let content = workflow["content"].as_str().unwrap_or_default();
+    let mut content = workflow["content"].as_str().unwrap_or_default().to_owned();
+    if let Some(runner) = &config.ci.runs_on {
+        // A JSON string is a valid YAML scalar: the configured label cannot break the file.
+        content = content.replace("runs-on: ubuntu-latest", &format!("runs-on: {}", json!(runner)));
+        result["workflow"]["content"] = json!(content);
+    }
     let branch = config.ci.branch.clone().unwrap_or_else(|| CI_BRANCH.to_owned());
     let notes: Vec<String> = workflow["notes"]
         .as_array()
@@ -273,7 +278,7 @@ async fn ci_gen(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Val
             base_branch: info.default_branch.clone(),
             branch,
             path: path.to_owned(),
-            content: content.to_owned(),
+            content,
             commit_message: format!("ci: AutoDevOps workflow for {}", &sha[..sha.len().min(7)]),
             title: "Add a CI workflow (AutoDevOps)".to_owned(),
             body: format!(
