@@ -476,3 +476,47 @@ async fn ready_reports_github_reachability_without_failing_on_it() {
         "{ready}"
     );
 }
+
+/// Every published example payload, signed and posted as it is: 2xx, and exactly the outcome
+/// and jobs the routing table gives it (`shared::webhook::route`, tested per fixture in
+/// shared/tests/webhook_fixtures.rs); the same deliveries again are duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_github_example_payload_is_accepted_or_ignored_with_a_reason() {
+    let s = start(&[]).await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks");
+    let policy = shared::webhook::RoutingPolicy::default();
+    let mut posted = 0;
+    for event_dir in std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()) {
+        if !event_dir.is_dir() {
+            continue;
+        }
+        let event = event_dir.file_name().unwrap().to_str().unwrap().to_owned();
+        for file in std::fs::read_dir(&event_dir).unwrap().map(|e| e.unwrap().path()) {
+            let payload: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let delivery = format!("{event}-{name}");
+            let expected = shared::webhook::route(&event, &payload, &policy);
+            let (status, body) = deliver(&s.api, SECRET, &event, &delivery, &payload).await;
+            assert_eq!(status, 202, "{event}/{name}: {body}");
+            assert_eq!(body["outcome"], expected.outcome(), "{event}/{name}: {body}");
+            match &expected {
+                shared::webhook::Route::Accept { jobs, reply } => {
+                    let n = jobs.len() + usize::from(reply.is_some());
+                    assert_eq!(body["jobs"].as_array().unwrap().len(), n, "{event}/{name}: {body}");
+                }
+                shared::webhook::Route::Ignore { reason } => {
+                    assert_eq!(body["reason"].as_str(), Some(reason.as_str()), "{event}/{name}");
+                    assert!(body["jobs"].as_array().unwrap().is_empty());
+                }
+            }
+            let (status, again) = deliver(&s.api, SECRET, &event, &delivery, &payload).await;
+            assert_eq!(
+                (status, again["duplicate"].as_bool()),
+                (200, Some(true)),
+                "{event}/{name}"
+            );
+            posted += 1;
+        }
+    }
+    assert!(posted >= 60, "only {posted} fixtures found under {}", root.display());
+}

@@ -482,7 +482,8 @@ pub async fn renew_lease(
 }
 
 /// Records the check run a job created (so a rerun after a crash updates it instead of
-/// creating a second one) and the commit it resolved. Fenced like [`finish`].
+/// creating a second one) and the commit it resolved. Fenced by the worker that ran it, but
+/// not by status: a job superseded meanwhile still needs its check run known, to close it.
 pub async fn set_github_progress(
     db: &impl ConnectionTrait,
     id: &str,
@@ -490,11 +491,15 @@ pub async fn set_github_progress(
     head_sha: &str,
     check_run_id: Option<i64>,
 ) -> Result<bool, DbError> {
-    let q = Jobs::update_many()
+    let res = Jobs::update_many()
         .col_expr(C::HeadSha, Expr::value(head_sha))
         .col_expr(C::CheckRunId, Expr::value(check_run_id))
-        .col_expr(C::UpdatedAt, Expr::value(Utc::now()));
-    Ok(held_by(q, id, worker).exec(db).await?.rows_affected == 1)
+        .col_expr(C::UpdatedAt, Expr::value(Utc::now()))
+        .filter(C::Id.eq(id))
+        .filter(C::LockedBy.eq(worker))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }
 
 /// Puts a dead job back on its queue: attempts reset, history kept. `None` when there is no
