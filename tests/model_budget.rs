@@ -205,6 +205,14 @@ async fn a_spent_budget_falls_back_offline_and_rest_answers_429() {
     let id = acme.submit("analysis", repo.path()).await;
     let job = acme.wait_done(&id, Duration::from_secs(60)).await;
     assert_eq!(job["result"]["model"], "openai_compatible/test-model", "{job}");
+    // How much of acme's budget is used is exported for the "nearly spent" alert.
+    let metrics = acme.metrics().await;
+    let ratio: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("autodevops_tenant_budget_used_ratio{tenant=\"acme\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no budget ratio for acme in:\n{metrics}"));
+    assert!(ratio > 0.0 && ratio <= 1.0, "{ratio}");
 
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/jobs", acme.base))

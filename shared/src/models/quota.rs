@@ -347,8 +347,24 @@ impl QuotaGuard {
         }
     }
 
-    /// Replaces a reservation by the real usage of the call.
+    /// Replaces a reservation by the real usage of the call, and exports how much of the
+    /// tenant's budget is used (`autodevops_tenant_budget_used_ratio{tenant}`, for alerts).
     pub async fn settle(&self, r: Reservation, tokens: u64, cost_usd: f64) -> Result<(), QuotaError> {
+        let tenant = r.tenant.clone();
+        self.settle_only(r, tokens, cost_usd).await?;
+        let budget = self.budgets.for_tenant(&tenant);
+        if budget.tokens.is_some() || budget.cost_usd.is_some() {
+            let (t, c) = self.used(&tenant).await?;
+            let ratio = f64::max(
+                budget.tokens.map_or(0.0, |l| t as f64 / l.max(1) as f64),
+                budget.cost_usd.map_or(0.0, |l| if l > 0.0 { c / l } else { 1.0 }),
+            );
+            metrics::gauge!("autodevops_tenant_budget_used_ratio", "tenant" => tenant).set(ratio);
+        }
+        Ok(())
+    }
+
+    async fn settle_only(&self, r: Reservation, tokens: u64, cost_usd: f64) -> Result<(), QuotaError> {
         let dt = tokens as i64 - r.tokens as i64;
         let dc = micros(cost_usd) as i64 - r.micros as i64;
         match &self.store {
