@@ -75,20 +75,6 @@ fn model_env(server: &MockServer, policy: String) -> Vec<(&'static str, String)>
     ]
 }
 
-async fn sqlite_calls(work: &std::path::Path, job_id: &str) -> Vec<shared::db::model_call::Model> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    use shared::db::model_call::{Column, Entity};
-    let url = format!("sqlite://{}", work.join("autodevops.db").display());
-    let db = shared::db::Db::connect(&shared::config::DatabaseUrl::Sqlite(url))
-        .await
-        .unwrap();
-    Entity::find()
-        .filter(Column::JobId.eq(job_id))
-        .all(&db.conn)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_priced_and_a_second_identical_analysis_makes_no_provider_call() {
     let server = MockServer::start().await;
@@ -117,7 +103,7 @@ async fn calls_are_priced_and_a_second_identical_analysis_makes_no_provider_call
     // 1 200 input at $2 and 150 output at $8 per million tokens.
     let cost = (1_200.0 * 2.0 + 150.0 * 8.0) / 1e6;
     assert!((r1["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-12, "{r1}");
-    let calls = sqlite_calls(work.path(), first["id"].as_str().unwrap()).await;
+    let calls = common::model_calls(work.path(), first["id"].as_str().unwrap()).await;
     assert_eq!(calls.len(), 1);
     assert!((calls[0].cost_usd.unwrap() - cost).abs() < 1e-12);
 
@@ -131,7 +117,7 @@ async fn calls_are_priced_and_a_second_identical_analysis_makes_no_provider_call
     assert_eq!(r2["model"], r1["model"]);
     assert!(r2["report"]["languages"].is_array());
     assert!(
-        sqlite_calls(work.path(), second["id"].as_str().unwrap())
+        common::model_calls(work.path(), second["id"].as_str().unwrap())
             .await
             .is_empty()
     );
@@ -200,7 +186,7 @@ async fn a_spent_budget_falls_back_offline_and_rest_answers_429() {
         "{result}"
     );
     assert!(server.received_requests().await.unwrap().is_empty(), "no model call");
-    assert!(sqlite_calls(work.path(), &id).await.is_empty());
+    assert!(common::model_calls(work.path(), &id).await.is_empty());
 
     let id = acme.submit("analysis", repo.path()).await;
     let job = acme.wait_done(&id, Duration::from_secs(60)).await;

@@ -13,21 +13,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const GITHUB_TOKEN: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
 
-/// The audited calls of a job, read from the embedded database in `work`.
-async fn model_calls(work: &std::path::Path, job_id: &str) -> Vec<shared::db::model_call::Model> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    use shared::db::model_call::{Column, Entity};
-    let url = format!("sqlite://{}", work.join("autodevops.db").display());
-    let db = shared::db::Db::connect(&shared::config::DatabaseUrl::Sqlite(url))
-        .await
-        .unwrap();
-    Entity::find()
-        .filter(Column::JobId.eq(job_id))
-        .all(&db.conn)
-        .await
-        .unwrap()
-}
-
 fn completion(content: &serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
         "id": "chatcmpl-abc", "object": "chat.completion", "created": 1_764_000_000, "model": "test-model",
@@ -133,7 +118,7 @@ async fn a_failing_model_falls_back_to_the_offline_analyser() {
         "{fallbacks:?}"
     );
     assert!(result["report"]["findings"].is_array());
-    let calls = model_calls(work.path(), &id).await;
+    let calls = common::model_calls(work.path(), &id).await;
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].outcome, "server_error");
 }

@@ -735,6 +735,21 @@ struct FakeRepo {
     commits: usize,
 }
 
+impl FakeRepo {
+    /// Gives `branch` every file of `main` (a branch created from, or reset to, main).
+    fn copy_main_to(&mut self, branch: &str) {
+        let base_files: Vec<_> = self
+            .files
+            .iter()
+            .filter(|((b, _), _)| b == "main")
+            .map(|((_, p), v)| (p.clone(), v.clone()))
+            .collect();
+        for (p, v) in base_files {
+            self.files.insert((branch.to_owned(), p), v);
+        }
+    }
+}
+
 fn ref_json(branch: &str, sha: &str) -> Value {
     json!({
         "ref": format!("refs/heads/{branch}"),
@@ -794,15 +809,7 @@ async fn mount_fake_repo(server: &MockServer, state: Arc<Mutex<FakeRepo>>, ref_p
                 return ResponseTemplate::new(422).set_body_json(json!({ "message": "Reference already exists" }));
             }
             // The new branch starts with the base branch's files.
-            let base_files: Vec<_> = st
-                .files
-                .iter()
-                .filter(|((b, _), _)| b == "main")
-                .map(|((_, p), v)| (p.clone(), v.clone()))
-                .collect();
-            for (p, v) in base_files {
-                st.files.insert((branch.clone(), p), v);
-            }
+            st.copy_main_to(&branch);
             st.refs.insert(branch.clone(), sha.clone());
             ResponseTemplate::new(201).set_body_json(ref_json(&branch, &sha))
         })
@@ -825,15 +832,7 @@ async fn mount_fake_repo(server: &MockServer, state: Arc<Mutex<FakeRepo>>, ref_p
             let mut st = s.lock().unwrap();
             // The branch now has exactly the base branch's files.
             st.files.retain(|(b, _), _| *b != branch);
-            let base_files: Vec<_> = st
-                .files
-                .iter()
-                .filter(|((b, _), _)| b == "main")
-                .map(|((_, p), v)| (p.clone(), v.clone()))
-                .collect();
-            for (p, v) in base_files {
-                st.files.insert((branch.clone(), p), v);
-            }
+            st.copy_main_to(&branch);
             st.refs.insert(branch.clone(), sha.clone());
             ResponseTemplate::new(200).set_body_json(ref_json(&branch, &sha))
         })

@@ -486,3 +486,18 @@ pub async fn deliver(api: &Api, secret: &str, event: &str, delivery: &str, paylo
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
+
+/// The audited calls of a job, read from the embedded database in `work`.
+pub async fn model_calls(work: &std::path::Path, job_id: &str) -> Vec<shared::db::model_call::Model> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use shared::db::model_call::{Column, Entity};
+    let url = format!("sqlite://{}", work.join("autodevops.db").display());
+    let db = shared::db::Db::connect(&shared::config::DatabaseUrl::Sqlite(url))
+        .await
+        .unwrap();
+    Entity::find()
+        .filter(Column::JobId.eq(job_id))
+        .all(&db.conn)
+        .await
+        .unwrap()
+}

@@ -7,17 +7,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use super::DbError;
 use super::installation::{self, Entity as Installations};
 use super::repository::{self, Column as R, Entity as Repositories, Model as Repository};
-
-/// One repository as GitHub reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RepoRecord {
-    pub id: i64,
-    pub full_name: String,
-    pub default_branch: String,
-    pub archived: bool,
-    pub private: bool,
-    pub language: Option<String>,
-}
+use crate::github::RepoInfo;
 
 /// Sets an installation's status (`active`, `suspended`, `deleted`), creating its row.
 pub async fn set_installation(
@@ -53,7 +43,7 @@ pub async fn set_installation(
 pub async fn mirror_repositories(
     db: &impl ConnectionTrait,
     installation_id: i64,
-    repos: &[RepoRecord],
+    repos: &[RepoInfo],
 ) -> Result<(usize, u64), DbError> {
     let now = Utc::now();
     for r in repos {

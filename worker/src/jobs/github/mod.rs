@@ -179,14 +179,50 @@ fn drop_ignored(report: &mut AnalysisReport, config: &RepoConfig) {
         .retain(|f| f.path.as_deref().is_none_or(|p| !set.is_match(p)));
 }
 
-async fn analysis(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Value, JobError> {
+/// What every repository job starts from: the repository, the commit, its configuration.
+struct Target<'a> {
+    repo: &'a str,
+    default_branch: String,
+    sha: String,
+    config: RepoConfig,
+    problems: Vec<String>,
+}
+
+/// Resolves the job's target; `Err(result)` when `.autodevops.yml` turns this job off.
+async fn target<'a>(
+    gh: &Installation,
+    job: &'a Job,
+    enabled: fn(&RepoConfig) -> bool,
+) -> Result<Result<Target<'a>, Value>, JobError> {
     let repo = repo_of(job)?;
     let info = gh.get_repository(repo).await?;
     let sha = resolve_sha(gh, job, repo, &info.default_branch).await?;
     let (config, problems) = repo_config(gh, repo, &sha).await?;
-    if !config.enabled || !config.features.analysis {
-        return Ok(json!({ "source": source(job, Some(&sha)), "skipped": "disabled by .autodevops.yml" }));
+    if !config.enabled || !enabled(&config) {
+        return Ok(Err(
+            json!({ "source": source(job, Some(&sha)), "skipped": "disabled by .autodevops.yml" }),
+        ));
     }
+    Ok(Ok(Target {
+        repo,
+        default_branch: info.default_branch,
+        sha,
+        config,
+        problems,
+    }))
+}
+
+async fn analysis(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Value, JobError> {
+    let Target {
+        repo,
+        sha,
+        config,
+        problems,
+        ..
+    } = match target(gh, job, |c| c.features.analysis).await? {
+        Ok(t) => t,
+        Err(skipped) => return Ok(skipped),
+    };
     let check_run_id = match (job.check_run_id, config.features.check_run) {
         (Some(id), _) => Some(id),
         (None, true) => Some(gh.create_check_run(repo, &sha, CHECK_NAME, &job.id).await?),
@@ -248,13 +284,16 @@ async fn analysis(gh: &Installation, job: &Job, state: &WorkerState) -> Result<V
 }
 
 async fn ci_gen(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Value, JobError> {
-    let repo = repo_of(job)?;
-    let info = gh.get_repository(repo).await?;
-    let sha = resolve_sha(gh, job, repo, &info.default_branch).await?;
-    let (config, problems) = repo_config(gh, repo, &sha).await?;
-    if !config.enabled || !config.features.ci_gen {
-        return Ok(json!({ "source": source(job, Some(&sha)), "skipped": "disabled by .autodevops.yml" }));
-    }
+    let Target {
+        repo,
+        default_branch,
+        sha,
+        config,
+        problems,
+    } = match target(gh, job, |c| c.features.ci_gen).await? {
+        Ok(t) => t,
+        Err(skipped) => return Ok(skipped),
+    };
     let (dir, tree) = checkout(gh, repo, &sha, state).await?;
     let mut result = super::ci_gen::run(&local_copy(job, dir.path(), &sha), &state.analyze).await?;
     drop(dir);
@@ -275,7 +314,7 @@ async fn ci_gen(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Val
     let pr = gh
         .upsert_file_pull_request(&FilePr {
             repo: repo.to_owned(),
-            base_branch: info.default_branch.clone(),
+            base_branch: default_branch,
             branch,
             path: path.to_owned(),
             content,

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use shared::db::deliveries;
-use shared::db::github::{self as mirror, RepoRecord};
+use shared::db::github as mirror;
 use shared::db::job::Model as Job;
 use shared::github::{GithubApp, Installation};
 
@@ -37,18 +37,7 @@ pub(super) async fn installation(gh: &Installation, job: &Job, state: &WorkerSta
         }
         _ => {}
     }
-    let repos = gh.list_repositories().await?;
-    let records: Vec<RepoRecord> = repos
-        .iter()
-        .map(|r| RepoRecord {
-            id: r.id,
-            full_name: r.full_name.clone(),
-            default_branch: r.default_branch.clone(),
-            archived: r.archived,
-            private: r.private,
-            language: r.language.clone(),
-        })
-        .collect();
+    let records = gh.list_repositories().await?;
     let account = records
         .first()
         .and_then(|r| r.full_name.split('/').next())
