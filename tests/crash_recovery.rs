@@ -186,3 +186,46 @@ async fn timeouts_are_retried_with_backoff_then_succeed_or_go_dead() {
     let (_, dead) = s.api.get("/v1/dead-jobs").await;
     assert_eq!(dead["jobs"].as_array().unwrap().len(), 1);
 }
+
+/// apalis's orphan re-enqueue (apalis PR #507) can hand a job that a live worker is still running
+/// to another worker. Simulated by pushing the running job's message again: the second worker's
+/// claim fails (the lease is held) and it drops the message; the job runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_redelivered_while_its_job_runs_elsewhere_is_dropped() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = slow_repos(work.path(), 1, 300).remove(0);
+    let s = stack(work.path(), &[("WORKER_CONCURRENCY", "1".to_owned())]).await;
+    let mut first = worker(work.path(), &s.env, "first");
+    let id = s.api.submit("analysis", &repo).await;
+    let running = wait_for_job(&s.api, "running", Duration::from_secs(30), |j| j["id"] == id.as_str()).await;
+    let mut second = worker(work.path(), &s.env, "second");
+
+    // What the library's recovery would do: the same job id on the queue again, under a new key.
+    let cfg = shared::config::Config::from_vars(s.env.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap();
+    let db = shared::db::Db::connect(&cfg.database_url).await.unwrap();
+    let queues = shared::queue::Queues::connect(&cfg, &db).await.unwrap();
+    queues
+        .push(shared::domain::JobKind::Analysis, &id, "orphan-requeue")
+        .await
+        .unwrap();
+
+    let job = s.api.wait_done(&id, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 1, "run once: {job}");
+    assert_eq!(
+        job["worker"], running["worker"],
+        "finished by the worker that started it"
+    );
+    assert_eq!(job["history"], serde_json::json!([]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !second.log_text().contains("not claimable") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second worker never saw the duplicate:\n{}",
+            second.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.terminate(Duration::from_secs(10));
+    second.terminate(Duration::from_secs(10));
+}

@@ -54,7 +54,7 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
         .map_err(|e| e.to_string())?
     else {
         // Finished, cancelled, not due, or running elsewhere: this message is a duplicate.
-        tracing::debug!(job_id = %msg.job_id, %kind, "message for a job that is not claimable; dropped");
+        tracing::info!(job_id = %msg.job_id, %kind, "message for a job that is not claimable; dropped");
         return Ok(());
     };
     let span = tracing::info_span!(
