@@ -1,5 +1,5 @@
-//! `GET /health` (the process is alive), `GET /ready` (dependencies, with latency),
-//! `GET /metrics` (Prometheus text).
+//! `GET /health` (the process is alive), `GET /ready` (dependencies, with latency, and the model
+//! providers' breakers where workers run), `GET /metrics` (Prometheus text).
 
 use std::time::Duration;
 
@@ -56,11 +56,29 @@ async fn readiness(state: &AppState) -> (bool, Value) {
     );
     let ok = db_ok && queue_ok;
     metrics::gauge!("autodevops_ready").set(if ok { 1.0 } else { 0.0 });
+    let mut checks = json!({ "database": db, "queue": queue });
+    if let Some(breakers) = &state.breakers {
+        checks["models"] = models_check(breakers);
+    }
     let body = json!({
         "status": if ok { "ready" } else { "unavailable" },
-        "checks": { "database": db, "queue": queue },
+        "checks": checks,
     });
     (ok, body)
+}
+
+/// Each provider's breaker. Never makes the process unready: with breakers open jobs fall back
+/// to the offline analyser, so the check is `degraded`, not down.
+fn models_check(breakers: &shared::models::Breakers) -> Value {
+    let providers = breakers.states();
+    let all_closed = providers
+        .iter()
+        .all(|p| p.state == shared::models::BreakerState::Closed);
+    json!({
+        "status": if all_closed { "up" } else { "degraded" },
+        "providers": providers,
+        "fallback": "offline",
+    })
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
