@@ -618,5 +618,8 @@ async fn the_ci_pull_request_carries_the_models_notes_on_the_workflow() {
     assert_eq!(result["fallbacks"].as_array().unwrap().len(), 1, "{result}");
     assert_eq!(result["workflow"]["content"].as_str().unwrap(), workflow);
     let body = ci(&s).body.unwrap_or_default();
-    assert!(!body.contains("Model review") && !body.contains("Cache ~/.cargo"), "{body}");
+    assert!(
+        !body.contains("Model review") && !body.contains("Cache ~/.cargo"),
+        "{body}"
+    );
 }

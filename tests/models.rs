@@ -168,7 +168,11 @@ async fn worker_ready(health: &Api, worker: &mut Proc) -> serde_json::Value {
             assert_eq!(r.status().as_u16(), 200, "open breakers never make a worker unready");
             return r.json().await.unwrap();
         }
-        assert!(std::time::Instant::now() < deadline, "no /ready:\n{}", worker.log_text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no /ready:\n{}",
+            worker.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

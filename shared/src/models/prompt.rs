@@ -201,9 +201,11 @@ impl Purpose<'_> {
 
     fn task(&self) -> String {
         match self {
-            Purpose::Analysis => "Summarise the repository's health, list concrete findings (severity, title, detail, path) \
+            Purpose::Analysis => {
+                "Summarise the repository's health, list concrete findings (severity, title, detail, path) \
                  beyond the static ones where the files show them, and give prioritised recommendations."
-                .to_owned(),
+                    .to_owned()
+            }
             Purpose::PrReview => "The <diff> blocks are the pull request's changes (unified diff hunks), followed by \
                  the changed files and the repository's key files. Summarise what the change does to build, \
                  test, CI and deployment, list concrete findings in the changed lines (severity, title, detail, \
@@ -497,7 +499,9 @@ mod tests {
             change(
                 "src/lib.rs",
                 "modified",
-                Some("@@ -1 +1,2 @@\n+pub fn mul(a: i32) -> i32 { a * 2 }\n+// token ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"),
+                Some(
+                    "@@ -1 +1,2 @@\n+pub fn mul(a: i32) -> i32 { a * 2 }\n+// token ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+                ),
             ),
             change("logo.png", "added", None),
             change("old.txt", "removed", Some("@@ -1 +0,0 @@\n-gone")),
@@ -506,7 +510,14 @@ mod tests {
         let paths: Vec<&str> = blocks.iter().map(|b| b.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["diff:src/lib.rs", "diff:logo.png", "diff:old.txt", "src/lib.rs", "Cargo.toml", "README.md"]
+            [
+                "diff:src/lib.rs",
+                "diff:logo.png",
+                "diff:old.txt",
+                "src/lib.rs",
+                "Cargo.toml",
+                "README.md"
+            ]
         );
         assert_eq!(blocks[0].redactions, 1);
         let mut spec = default_spec(ProviderKind::OpenAiCompatible, "m");
@@ -521,10 +532,19 @@ mod tests {
         assert!(packed.included.starts_with(&["diff:src/lib.rs".to_owned()]));
         assert!(tokenizer.count_request(&req) + 500 <= 4_000);
         // The same blocks for a CI review hash differently with a different workflow.
-        let a = Purpose::CiReview { path: "ci.yml", workflow: "on: push" };
-        let b = Purpose::CiReview { path: "ci.yml", workflow: "on: pull_request" };
+        let a = Purpose::CiReview {
+            path: "ci.yml",
+            workflow: "on: push",
+        };
+        let b = Purpose::CiReview {
+            path: "ci.yml",
+            workflow: "on: pull_request",
+        };
         assert_ne!(a.content_hash(&blocks, &report), b.content_hash(&blocks, &report));
-        assert_eq!(Purpose::Analysis.content_hash(&blocks, &report), content_hash(&blocks, &report));
+        assert_eq!(
+            Purpose::Analysis.content_hash(&blocks, &report),
+            content_hash(&blocks, &report)
+        );
         let (ci, _) = request_for(a, &report, &blocks, &spec, &tokenizer);
         assert!(ci.user.contains("<workflow>\non: push\n</workflow>"));
         assert_eq!(ci.json_schema, Some(ci_review_schema()));

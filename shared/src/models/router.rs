@@ -731,7 +731,11 @@ mod tests {
         b.on_failure();
         assert_eq!(b.state(), BreakerState::Open);
         std::thread::sleep(Duration::from_millis(120));
-        assert_eq!(b.state(), BreakerState::HalfOpen, "cool-down over: the next call probes");
+        assert_eq!(
+            b.state(),
+            BreakerState::HalfOpen,
+            "cool-down over: the next call probes"
+        );
         assert!(b.try_acquire());
         assert_eq!(b.state(), BreakerState::HalfOpen, "probe in flight");
         b.on_success();

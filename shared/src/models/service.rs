@@ -182,9 +182,7 @@ impl ModelService {
                         .entry(key)
                         .or_insert_with(|| {
                             let b = Arc::new(Breaker::new(breaker));
-                            board
-                                .entries
-                                .push((e.provider.kind.to_string(), Vec::new(), b.clone()));
+                            board.entries.push((e.provider.kind.to_string(), Vec::new(), b.clone()));
                             b
                         })
                         .clone();
