@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use shared::config::{Config, HttpRole};
 use shared::db::Db;
-use shared::models::{ModelService, ModelSetup, QuotaGuard};
+use shared::models::{Breakers, ModelService, ModelSetup, QuotaGuard};
 use shared::queue::Queues;
 use tokio_util::sync::CancellationToken;
 
@@ -177,6 +177,7 @@ async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result
         _ => None,
     };
     let quota = models.as_ref().map(|m| m.quota().clone());
+    let breakers = models.as_ref().map(ModelService::breakers);
     match command {
         Command::Migrate => migrate(&db, &queues).await,
         Command::Autoscale(args) => {
@@ -191,7 +192,7 @@ async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result
         Command::Serve(_) => {
             migrate(&db, &queues).await?;
             let stop = shutdown_token();
-            let state = app_state(&cfg, &db, &queues, &quota);
+            let state = app_state(&cfg, &db, &queues, &quota, breakers);
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
             let pool = tokio::spawn(worker::run(
                 cfg.clone(),
@@ -210,7 +211,7 @@ async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result
             require_migrated(&db).await?;
             let stop = shutdown_token();
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
-            let api = api::serve(app_state(&cfg, &db, &queues, &quota), stop.clone()).await;
+            let api = api::serve(app_state(&cfg, &db, &queues, &quota, None), stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
             api.context("API server")
@@ -221,7 +222,7 @@ async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
             let health = health_bind.map(|addr| {
                 tokio::spawn(api::serve_health(
-                    app_state(&cfg, &db, &queues, &quota),
+                    app_state(&cfg, &db, &queues, &quota, breakers),
                     addr,
                     stop.clone(),
                 ))
@@ -242,13 +243,21 @@ fn spawn_relay(cfg: &Config, db: &Db, queues: &Queues, stop: &CancellationToken)
     tokio::spawn(shared::relay::run(db.clone(), queues.clone(), cfg.into(), stop.clone()))
 }
 
-fn app_state(cfg: &Config, db: &Db, queues: &Queues, quota: &Option<std::sync::Arc<QuotaGuard>>) -> api::AppState {
+/// `breakers`: the providers' breakers of the worker pool in this process (none for `api`).
+fn app_state(
+    cfg: &Config,
+    db: &Db,
+    queues: &Queues,
+    quota: &Option<std::sync::Arc<QuotaGuard>>,
+    breakers: Option<Breakers>,
+) -> api::AppState {
     api::AppState {
         cfg: cfg.clone(),
         db: db.clone(),
         queues: queues.clone(),
         metrics: shared::telemetry::metrics_handle(),
         quota: quota.clone(),
+        breakers,
     }
 }
 

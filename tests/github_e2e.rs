@@ -2,7 +2,9 @@
 //! deliveries (GitHub's published example payloads, pointed at the fake's repository) become
 //! jobs; workers fetch the commit's tree through the REST API and report back with a check run,
 //! one sticky pull-request comment and a CI pull request — idempotently, across token expiry,
-//! secondary rate limits, dead jobs, superseded pushes and failed deliveries.
+//! secondary rate limits, dead jobs, superseded pushes and failed deliveries. With a model
+//! provider configured (wiremock, real chat.completion shapes) a pull request is reviewed from
+//! its redacted diff and the CI pull request carries the model's notes on the workflow.
 
 mod common;
 
@@ -12,6 +14,8 @@ use std::time::{Duration, Instant};
 use common::fake_github::FakeGithub;
 use common::{Api, Proc, deliver, free_port};
 use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SECRET: &str = "webhook-secret-for-tests";
 const REPO: &str = "acme/widgets";
@@ -519,4 +523,183 @@ async fn every_github_example_payload_is_accepted_or_ignored_with_a_reason() {
         }
     }
     assert!(posted >= 60, "only {posted} fixtures found under {}", root.display());
+}
+
+/// A GitHub token planted in a pull request's changed file; it must never reach a model.
+const PLANTED_TOKEN: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
+
+/// An OpenAI-compatible chat.completion whose message is `content` as JSON text.
+fn completion(content: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "id": "chatcmpl-abc", "object": "chat.completion", "created": 1_764_000_000, "model": "test-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content.to_string()}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 900, "completion_tokens": 80, "total_tokens": 980}
+    }))
+}
+
+/// A model server answering every chat completion with `answer`.
+async fn model_answering(answer: &Value) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat/completions"))
+        .respond_with(completion(answer))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn start_with_model(server: &MockServer) -> Stack {
+    let uri = server.uri();
+    start(&[
+        ("OPENAI_API_KEY", "sk-test-0123456789abcdefghij"),
+        ("OPENAI_BASE_URL", uri.as_str()),
+        ("OPENAI_MODEL", "test-model"),
+        ("MODEL_TIMEOUT_SECS", "5"),
+    ])
+    .await
+}
+
+/// The bodies of the chat requests the model server received.
+async fn chat_bodies(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_is_reviewed_from_its_redacted_diff() {
+    let review = json!({
+        "summary": "Adds `mul` and a deploy script that embeds a credential.",
+        "findings": [{"severity": "high", "title": "Credential in deploy.sh", "detail": "Use a secret.", "path": "deploy.sh"}],
+        "recommendations": ["Move the token to an Actions secret"]
+    });
+    let server = model_answering(&review).await;
+    let mut s = start_with_model(&server).await;
+    s.fake.commit(REPO, "main", FILES);
+    let lib = "pub fn add(a: i32, b: i32) -> i32 { a + b }\npub fn mul(a: i32, b: i32) -> i32 { a * b }\n";
+    let deploy = format!("#!/bin/sh\ncurl -H \"Authorization: token {PLANTED_TOKEN}\" https://api.github.com/user\n");
+    let mut files = FILES.to_vec();
+    files.retain(|(p, _)| *p != "src/lib.rs");
+    files.push(("src/lib.rs", lib));
+    files.push(("deploy.sh", &deploy));
+    let head = s.fake.commit(REPO, "feature", &files);
+    s.fake.open_pull(REPO, 3, "feature", "main");
+
+    let ids = s
+        .deliver("pull_request", "pr-review-1", &pull_request("opened", 3, &head))
+        .await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let result = &job["result"];
+    assert_eq!(result["chain"], "pr_review", "{result}");
+    assert_eq!(result["model"], "openai_compatible/test-model", "{result}");
+    assert_eq!(result["review"], review);
+    let included: Vec<&str> = result["context"]["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        &included[..2],
+        ["diff:deploy.sh", "diff:src/lib.rs"],
+        "the diffs lead: {included:?}"
+    );
+    assert!(included.contains(&"Cargo.toml"), "{included:?}");
+    assert!(result["context"]["redactions"].as_u64().unwrap() >= 2, "{result}");
+
+    let bodies = chat_bodies(&server).await;
+    assert_eq!(bodies.len(), 1);
+    let body = &bodies[0];
+    assert!(
+        body.contains("+pub fn mul(a: i32, b: i32) -> i32 { a * b }"),
+        "the diff hunk is sent: {body}"
+    );
+    assert!(!body.contains(PLANTED_TOKEN), "a secret in the diff left the machine");
+    assert!(body.contains("[REDACTED GITHUB TOKEN]"));
+    assert!(body.contains("untrusted data"), "the prompt marks the diff as data");
+
+    let comments = s.fake.comments(REPO, 3);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("Adds `mul` and a deploy script"),
+        "{}",
+        comments[0].body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ci_pull_request_carries_the_models_notes_on_the_workflow() {
+    let notes = json!({
+        "summary": "The workflow builds and tests the crate.",
+        "notes": [{"severity": "medium", "note": "Cache ~/.cargo/registry between runs"}]
+    });
+    let server = model_answering(&notes).await;
+    let mut s = start_with_model(&server).await;
+    s.fake.commit(REPO, "main", FILES);
+    s.fake.commit(REPO, "feature", FILES);
+    s.fake.open_pull(REPO, 1, "feature", "main");
+
+    let ids = s
+        .deliver("issue_comment", "ci-1", &comment(1, "/autodevops ci", "OWNER"))
+        .await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let result = &job["result"];
+    assert_eq!(result["chain"], "ci_gen", "{result}");
+    assert_eq!(result["review"], notes);
+    assert_eq!(result["cache"]["hit"], false);
+    let workflow = result["workflow"]["content"].as_str().unwrap().to_owned();
+    let ci = |s: &Stack| {
+        s.fake
+            .pulls(REPO)
+            .into_iter()
+            .find(|p| p.head_ref == "autodevops/ci")
+            .expect("the CI pull request")
+    };
+    let body = ci(&s).body.unwrap_or_default();
+    assert!(body.contains("Cache ~/.cargo/registry between runs"), "{body}");
+    assert!(body.contains("openai_compatible/test-model"), "{body}");
+    let sent = chat_bodies(&server).await;
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].contains("<workflow>"), "the workflow is shown to the model");
+
+    // The same question again: answered from the cache, no provider call, same notes.
+    let ids = s
+        .deliver("issue_comment", "ci-2", &comment(1, "/autodevops ci", "OWNER"))
+        .await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["cache"]["hit"], true, "{job}");
+    assert_eq!(chat_bodies(&server).await.len(), 1);
+
+    // A new commit while the provider fails: the same deterministic workflow, no model notes,
+    // the fallback recorded.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "overloaded"}})))
+        .mount(&server)
+        .await;
+    let mut files = FILES.to_vec();
+    files.push(("docs/notes.md", "more docs\n"));
+    s.fake.commit(REPO, "main", &files);
+    let ids = s
+        .deliver("issue_comment", "ci-3", &comment(1, "/autodevops ci", "OWNER"))
+        .await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let result = &job["result"];
+    assert_eq!(result["model"], "offline", "{result}");
+    assert!(result.get("review").is_none(), "{result}");
+    assert_eq!(result["fallbacks"].as_array().unwrap().len(), 1, "{result}");
+    assert_eq!(result["workflow"]["content"].as_str().unwrap(), workflow);
+    let body = ci(&s).body.unwrap_or_default();
+    assert!(
+        !body.contains("Model review") && !body.contains("Cache ~/.cargo"),
+        "{body}"
+    );
 }

@@ -1,12 +1,13 @@
 //! Analysis with a model configured: the embedded binary talks to a mocked OpenAI-compatible
 //! server (wiremock, real chat.completion shapes). Secrets in the repository never leave the
-//! machine; a failing provider falls back to the offline analyser, and the result says so.
+//! machine; a failing provider falls back to the offline analyser, and the result says so. A
+//! worker's /ready shows each provider's breaker (closed, open, half-open) and stays 200.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Api, Proc, fixture_repo, free_port, write_files};
+use common::{Api, Proc, fixture_repo, fixture_repos, free_port, write_files};
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -139,4 +140,107 @@ fn invalid_model_configuration_is_reported_with_the_rest() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("DATABASE_URL") && err.contains("AZURE_OPENAI"), "{err}");
+}
+
+/// The worker's /ready once it answers.
+async fn worker_ready(health: &Api, worker: &mut Proc) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(st)) = worker.child.try_wait() {
+            panic!("the worker exited with {st}:\n{}", worker.log_text());
+        }
+        if let Ok(r) = health.http.get(format!("{}/ready", health.base)).send().await {
+            assert_eq!(r.status().as_u16(), 200, "open breakers never make a worker unready");
+            return r.json().await.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no /ready:\n{}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_ready_shows_breakers_opening_half_opening_and_closing() {
+    let database_url = common::fresh_postgres().await;
+    let prefix = common::fresh_redis_prefix().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "overloaded"}})))
+        .mount(&server)
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let repos_dir = tempfile::tempdir().unwrap();
+    let repos = fixture_repos(repos_dir.path(), 3);
+    let port = free_port();
+    let env = vec![
+        ("DATABASE_URL", database_url),
+        ("REDIS_URL", common::redis_url()),
+        ("QUEUE_PREFIX", prefix),
+        ("ALLOW_LOCAL_PATHS", "true".to_owned()),
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("OPENAI_API_KEY", "sk-test-0123456789abcdefghij".to_owned()),
+        ("OPENAI_BASE_URL", server.uri()),
+        ("OPENAI_MODEL", "test-model".to_owned()),
+        ("MODEL_TIMEOUT_SECS", "5".to_owned()),
+        ("MODEL_BREAKER_FAILURES", "2".to_owned()),
+        ("MODEL_BREAKER_COOLDOWN_SECS", "3".to_owned()),
+    ];
+    let status = common::command(work.path(), &env).arg("migrate").status().unwrap();
+    assert!(status.success(), "migrate");
+    let mut api_proc = Proc::spawn(work.path(), &["api"], &env);
+    let health_port = free_port();
+    let mut worker_env = env.clone();
+    worker_env.push(("WORKER_HEALTH_ADDR", format!("127.0.0.1:{health_port}")));
+    let mut worker = Proc::spawn(work.path(), &["worker"], &worker_env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut api_proc).await;
+    let health = Api::new(health_port);
+
+    let provider = |ready: &serde_json::Value| ready["checks"]["models"]["providers"][0].clone();
+    let ready = worker_ready(&health, &mut worker).await;
+    assert_eq!(ready["checks"]["models"]["status"], "up", "{ready}");
+    assert_eq!(
+        provider(&ready),
+        json!({"provider": "openai_compatible", "models": ["test-model"], "state": "closed"})
+    );
+    let (_, api_ready) = api.get("/ready").await;
+    assert!(
+        api_ready["checks"].get("models").is_none(),
+        "the api process calls no model: {api_ready}"
+    );
+
+    // Two failing calls open the breaker; jobs still succeed offline, /ready stays 200.
+    for repo in &repos[..2] {
+        let id = api.submit("analysis", repo).await;
+        let job = api.wait_done(&id, Duration::from_secs(60)).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["result"]["model"], "offline");
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    let ready = worker_ready(&health, &mut worker).await;
+    assert_eq!(ready["status"], "degraded", "serving, on the fallback: {ready}");
+    assert_eq!(ready["checks"]["models"]["status"], "degraded", "{ready}");
+    assert_eq!(provider(&ready)["state"], "open", "{ready}");
+
+    // After the cool-down the next call is a probe: half-open, then closed when it succeeds.
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    let ready = worker_ready(&health, &mut worker).await;
+    assert_eq!(provider(&ready)["state"], "half-open", "{ready}");
+    assert_eq!(ready["checks"]["models"]["status"], "degraded");
+    server.reset().await;
+    let review = json!({"summary": "Recovered.", "findings": [], "recommendations": []});
+    Mock::given(method("POST"))
+        .and(path("/chat/completions"))
+        .respond_with(completion(&review))
+        .mount(&server)
+        .await;
+    let id = api.submit("analysis", &repos[2]).await;
+    let job = api.wait_done(&id, Duration::from_secs(60)).await;
+    assert_eq!(job["result"]["model"], "openai_compatible/test-model", "{job}");
+    let ready = worker_ready(&health, &mut worker).await;
+    assert_eq!(provider(&ready)["state"], "closed", "{ready}");
+    assert_eq!(ready["checks"]["models"]["status"], "up");
 }

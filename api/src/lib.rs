@@ -31,6 +31,9 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Tenants' model budgets; `None` without model providers (no budget applies).
     pub quota: Option<std::sync::Arc<shared::models::QuotaGuard>>,
+    /// The model providers' breakers of the worker pool in this process (shown on /ready);
+    /// `None` without providers or without workers here.
+    pub breakers: Option<shared::models::Breakers>,
 }
 
 /// Registers every route, the JSON error handlers and the request-logging middleware.

@@ -1,5 +1,5 @@
-//! `GET /health` (the process is alive), `GET /ready` (dependencies, with latency),
-//! `GET /metrics` (Prometheus text).
+//! `GET /health` (the process is alive), `GET /ready` (dependencies, with latency, and the model
+//! providers' breakers where workers run), `GET /metrics` (Prometheus text).
 
 use std::time::Duration;
 
@@ -62,9 +62,17 @@ async fn readiness(state: &AppState) -> (bool, Value) {
         (true, false) => "degraded",
         (true, true) => "ready",
     };
+    let mut checks = json!({ "database": db, "queue": queue, "github": github, "webhooks": webhooks_check(state) });
+    let mut status = status;
+    if let Some(breakers) = &state.breakers {
+        checks["models"] = models_check(breakers);
+        if status == "ready" && checks["models"]["status"] == "degraded" {
+            status = "degraded";
+        }
+    }
     let body = json!({
         "status": status,
-        "checks": { "database": db, "queue": queue, "github": github, "webhooks": webhooks_check(state) },
+        "checks": checks,
     });
     (ok, body)
 }
@@ -91,6 +99,20 @@ fn webhooks_check(state: &AppState) -> Value {
     } else {
         json!({ "status": "up", "secrets": state.cfg.webhook_secrets.len() })
     }
+}
+
+/// Each provider's breaker. Never makes the process unready: with breakers open jobs fall back
+/// to the offline analyser, so the check is `degraded`, not down.
+fn models_check(breakers: &shared::models::Breakers) -> Value {
+    let providers = breakers.states();
+    let all_closed = providers
+        .iter()
+        .all(|p| p.state == shared::models::BreakerState::Closed);
+    json!({
+        "status": if all_closed { "up" } else { "degraded" },
+        "providers": providers,
+        "fallback": "offline",
+    })
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {

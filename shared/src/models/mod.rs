@@ -40,8 +40,8 @@ pub use config::{AzureDeployment, ConfigProblems, MaxTokensField, ProviderConfig
 pub use error::{ProviderError, snippet};
 pub use policy::{ModelSpec, Policy, PolicyError};
 pub use quota::{Budget, Budgets, Exhausted, QuotaError, QuotaGuard};
-pub use router::{BreakerConfig, CallPlan, CallRecord, FallbackStep, RouteError, Routed, Router};
-pub use service::{ModelService, ModelSetup};
+pub use router::{BreakerConfig, BreakerState, CallPlan, CallRecord, FallbackStep, RouteError, Routed, Router};
+pub use service::{BreakerStatus, Breakers, ModelService, ModelSetup};
 pub use tokens::Tokenizer;
 pub use types::{ChatRequest, ChatResponse, ProviderKind};
 

@@ -110,6 +110,35 @@ impl Breaker {
     pub fn is_open(&self) -> bool {
         !matches!(*self.lock(), State::Closed { .. })
     }
+
+    /// The state as reported: an open breaker past its cool-down is half-open (the next call
+    /// is the probe).
+    pub fn state(&self) -> BreakerState {
+        match *self.lock() {
+            State::Closed { .. } => BreakerState::Closed,
+            State::Open { until } if Instant::now() < until => BreakerState::Open,
+            State::Open { .. } | State::HalfOpen => BreakerState::HalfOpen,
+        }
+    }
+}
+
+/// A breaker's state as shown on /ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half-open",
+        }
+    }
 }
 
 /// One provider that was tried or skipped, and why.
@@ -689,6 +718,29 @@ mod tests {
         assert!(b.try_acquire());
         b.on_success();
         assert!(!b.is_open());
+    }
+
+    #[test]
+    fn state_reports_closed_open_and_half_open() {
+        let b = Breaker::new(BreakerConfig {
+            failures_to_open: 2,
+            cooldown: Duration::from_millis(100),
+        });
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Closed, "one failure of two");
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(
+            b.state(),
+            BreakerState::HalfOpen,
+            "cool-down over: the next call probes"
+        );
+        assert!(b.try_acquire());
+        assert_eq!(b.state(), BreakerState::HalfOpen, "probe in flight");
+        b.on_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(serde_json::to_value(BreakerState::HalfOpen).unwrap(), "half-open");
     }
 
     #[tokio::test]

@@ -3,15 +3,19 @@
 //!
 //! [`ModelSetup::from_env`] reads and checks the configuration at start (problems are reported
 //! with the rest of the configuration, exit 2); [`ModelService::start`] connects the guard.
+//! [`ModelService::breakers`] is a handle on every provider's breaker, for /ready.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
 
 use super::config::{ConfigProblems, ProviderConfig};
 use super::policy::Policy;
 use super::quota::{Budgets, QuotaError, QuotaGuard};
-use super::router::{Breaker, BreakerConfig, Router};
+use super::router::{Breaker, BreakerConfig, BreakerState, Router};
 
 /// The checked model configuration of a process.
 #[derive(Clone, Debug)]
@@ -19,6 +23,8 @@ pub struct ModelSetup {
     pub providers: Vec<ProviderConfig>,
     pub policy: Policy,
     pub budgets: Budgets,
+    /// `MODEL_BREAKER_FAILURES` (default 5) and `MODEL_BREAKER_COOLDOWN_SECS` (default 30).
+    pub breaker: BreakerConfig,
 }
 
 impl ModelSetup {
@@ -45,11 +51,13 @@ impl ModelSetup {
                 Policy::built_in(&[])
             }),
         };
+        let breaker = breaker_config(&vars, &mut problems);
         if problems.is_empty() {
             Ok(ModelSetup {
                 providers,
                 policy,
                 budgets,
+                breaker,
             })
         } else {
             Err(problems)
@@ -60,6 +68,31 @@ impl ModelSetup {
     pub fn is_offline(&self) -> bool {
         self.providers.is_empty()
     }
+}
+
+/// The breaker settings from `MODEL_BREAKER_FAILURES` (≥ 1) and `MODEL_BREAKER_COOLDOWN_SECS`.
+fn breaker_config(vars: &HashMap<String, String>, problems: &mut ConfigProblems) -> BreakerConfig {
+    let mut cfg = BreakerConfig::default();
+    let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    if let Some(v) = get("MODEL_BREAKER_FAILURES") {
+        match v.parse::<u32>() {
+            Ok(n) if n >= 1 => cfg.failures_to_open = n,
+            _ => problems.push((
+                "MODEL_BREAKER_FAILURES".into(),
+                format!("must be a whole number of at least 1, got {v:?}"),
+            )),
+        }
+    }
+    if let Some(v) = get("MODEL_BREAKER_COOLDOWN_SECS") {
+        match v.parse::<u64>() {
+            Ok(n) => cfg.cooldown = Duration::from_secs(n),
+            Err(_) => problems.push((
+                "MODEL_BREAKER_COOLDOWN_SECS".into(),
+                format!("must be a whole number of seconds, got {v:?}"),
+            )),
+        }
+    }
+    cfg
 }
 
 /// Why the model service could not start.
@@ -77,6 +110,35 @@ pub struct ModelService {
     policy: Policy,
     routers: HashMap<String, Router>,
     quota: Arc<QuotaGuard>,
+    breakers: Breakers,
+}
+
+/// A cheap, shareable view of every provider endpoint's breaker.
+#[derive(Clone, Debug, Default)]
+pub struct Breakers {
+    /// Provider kind, the models using the endpoint, its breaker; in chain order.
+    entries: Vec<(String, Vec<String>, Arc<Breaker>)>,
+}
+
+/// One provider endpoint's breaker as shown on /ready.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BreakerStatus {
+    pub provider: String,
+    pub models: Vec<String>,
+    pub state: BreakerState,
+}
+
+impl Breakers {
+    pub fn states(&self) -> Vec<BreakerStatus> {
+        self.entries
+            .iter()
+            .map(|(provider, models, b)| BreakerStatus {
+                provider: provider.clone(),
+                models: models.clone(),
+                state: b.state(),
+            })
+            .collect()
+    }
 }
 
 impl ModelService {
@@ -101,13 +163,14 @@ impl ModelService {
             setup.policy.clone(),
             Arc::new(quota),
             http,
-            BreakerConfig::default(),
+            setup.breaker,
         )))
     }
 
     /// Routers for every kind of `policy`; one breaker per provider endpoint, shared by all chains.
     pub fn new(policy: Policy, quota: Arc<QuotaGuard>, http: reqwest::Client, breaker: BreakerConfig) -> ModelService {
         let mut breakers: HashMap<String, Arc<Breaker>> = HashMap::new();
+        let mut board = Breakers::default();
         let mut routers = HashMap::new();
         for kind in super::policy::POLICY_KINDS {
             let links = policy
@@ -117,14 +180,33 @@ impl ModelService {
                     let key = format!("{}@{}", e.provider.kind, e.provider.base_url);
                     let shared = breakers
                         .entry(key)
-                        .or_insert_with(|| Arc::new(Breaker::new(breaker)))
+                        .or_insert_with(|| {
+                            let b = Arc::new(Breaker::new(breaker));
+                            board.entries.push((e.provider.kind.to_string(), Vec::new(), b.clone()));
+                            b
+                        })
                         .clone();
+                    if let Some((_, models, _)) = board.entries.iter_mut().find(|(_, _, b)| Arc::ptr_eq(b, &shared))
+                        && !models.contains(&e.spec.model)
+                    {
+                        models.push(e.spec.model.clone());
+                    }
                     (super::build(&e.provider, http.clone()), e.spec.clone(), shared)
                 })
                 .collect();
             routers.insert(kind.to_owned(), Router::with_specs(links));
         }
-        ModelService { policy, routers, quota }
+        ModelService {
+            policy,
+            routers,
+            quota,
+            breakers: board,
+        }
+    }
+
+    /// Every provider endpoint's breaker (shared with the routers).
+    pub fn breakers(&self) -> Breakers {
+        self.breakers.clone()
     }
 
     /// The chain of a kind; `None` (or empty) means offline only.
@@ -185,5 +267,22 @@ mod tests {
         assert!(svc.router("sync").is_none());
         let offline = setup(&[]).unwrap();
         assert!(ModelService::start(&offline, None, "").await.unwrap().is_none());
+        let states = svc.breakers().states();
+        let shown: Vec<(&str, BreakerState)> = states.iter().map(|s| (s.provider.as_str(), s.state)).collect();
+        assert_eq!(
+            shown,
+            [("openai", BreakerState::Closed), ("deepseek", BreakerState::Closed)]
+        );
+        assert_eq!(states[0].models, ["gpt-4o-mini"]);
+    }
+
+    #[test]
+    fn breaker_settings_come_from_the_environment() {
+        let s = setup(&[("MODEL_BREAKER_FAILURES", "2"), ("MODEL_BREAKER_COOLDOWN_SECS", "7")]).unwrap();
+        assert_eq!(s.breaker.failures_to_open, 2);
+        assert_eq!(s.breaker.cooldown, Duration::from_secs(7));
+        let problems = setup(&[("MODEL_BREAKER_FAILURES", "0"), ("MODEL_BREAKER_COOLDOWN_SECS", "soon")]).unwrap_err();
+        let vars: Vec<&str> = problems.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(vars, ["MODEL_BREAKER_FAILURES", "MODEL_BREAKER_COOLDOWN_SECS"]);
     }
 }

@@ -1,6 +1,7 @@
 //! One module per job kind. Each takes the job row and returns the result JSON stored on it.
 
 mod analysis;
+mod ask;
 mod ci_gen;
 pub(crate) mod github;
 mod sync;
@@ -22,8 +23,8 @@ pub async fn run(kind: JobKind, job: &Job, state: &WorkerState) -> Result<Value,
     }
     let opts = &state.analyze;
     match kind {
-        JobKind::Analysis => analysis::run(job, opts, state.router.as_ref(), &state.db).await,
-        JobKind::CiGen => ci_gen::run(job, opts).await,
+        JobKind::Analysis => analysis::run(job, opts, state.router.as_ref(), &state.db, None).await,
+        JobKind::CiGen => ci_gen::run(job, opts, state.router.as_ref(), &state.db).await,
         JobKind::Sync => sync::run(job, opts).await,
     }
 }

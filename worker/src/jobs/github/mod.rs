@@ -4,6 +4,7 @@
 //! after a crash updates it), the comment is found by its marker, the CI branch and pull
 //! request are updated in place.
 
+mod pr_files;
 mod render;
 mod sync;
 
@@ -232,12 +233,14 @@ async fn analysis(gh: &Installation, job: &Job, state: &WorkerState) -> Result<V
         .await
         .map_err(|e| JobError::Retryable(e.to_string()))?;
 
+    let changes = pr_files::for_review(gh, job, repo, state).await?;
     let (dir, tree) = checkout(gh, repo, &sha, state).await?;
     let mut result = super::analysis::run(
         &local_copy(job, dir.path(), &sha),
         &state.analyze,
         state.router.as_ref(),
         &state.db,
+        changes,
     )
     .await?;
     drop(dir);
@@ -295,7 +298,8 @@ async fn ci_gen(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Val
         Err(skipped) => return Ok(skipped),
     };
     let (dir, tree) = checkout(gh, repo, &sha, state).await?;
-    let mut result = super::ci_gen::run(&local_copy(job, dir.path(), &sha), &state.analyze).await?;
+    let local = local_copy(job, dir.path(), &sha);
+    let mut result = super::ci_gen::run(&local, &state.analyze, state.router.as_ref(), &state.db).await?;
     drop(dir);
     result["source"] = source(job, Some(&sha));
     let workflow = result["workflow"].clone();
@@ -307,10 +311,6 @@ async fn ci_gen(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Val
         result["workflow"]["content"] = json!(content);
     }
     let branch = config.ci.branch.clone().unwrap_or_else(|| CI_BRANCH.to_owned());
-    let notes: Vec<String> = workflow["notes"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|n| n.as_str().map(|s| format!("- {s}"))).collect())
-        .unwrap_or_default();
     let pr = gh
         .upsert_file_pull_request(&FilePr {
             repo: repo.to_owned(),
@@ -320,10 +320,7 @@ async fn ci_gen(gh: &Installation, job: &Job, state: &WorkerState) -> Result<Val
             content,
             commit_message: format!("ci: AutoDevOps workflow for {}", &sha[..sha.len().min(7)]),
             title: "Add a CI workflow (AutoDevOps)".to_owned(),
-            body: format!(
-                "AutoDevOps generated `{path}` from the stacks it found at {sha}.\n\n{}\n\nReview it before merging; reruns update this pull request.",
-                if notes.is_empty() { "No notes.".to_owned() } else { notes.join("\n") }
-            ),
+            body: render::ci_pr_body(path, &sha, &result),
         })
         .await?;
     result["github"] = json!({

@@ -1,4 +1,5 @@
-//! Markdown for GitHub: the check run's summary, its annotations and the PR's comment.
+//! Markdown for GitHub: the check run's summary, its annotations, the PR's comment and the CI
+//! pull request's body.
 
 use serde_json::Value;
 use shared::analysis::{AnalysisReport, Finding, Severity};
@@ -151,6 +152,47 @@ pub fn pr_comment(sha: &str, summary: &str, check_url: Option<&str>) -> String {
     out
 }
 
+/// The CI pull request's body: what was generated, the generator's notes and — when a model
+/// reviewed the workflow — its summary and notes (`result.review`).
+pub fn ci_pr_body(path: &str, sha: &str, result: &Value) -> String {
+    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+    let notes: Vec<String> = result["workflow"]["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(|s| format!("- {}", one_line(s))))
+        .collect();
+    let mut out = format!(
+        "AutoDevOps generated {} from the stacks it found at {sha}.\n\n{}\n",
+        code(path),
+        if notes.is_empty() {
+            "No notes.".to_owned()
+        } else {
+            notes.join("\n")
+        }
+    );
+    if let Some(review) = result.get("review").filter(|r| r.is_object()) {
+        out.push_str(&format!(
+            "\n**Model review** ({}):\n\n",
+            result["model"].as_str().unwrap_or("model")
+        ));
+        if let Some(summary) = review["summary"].as_str() {
+            out.push_str(&format!("{}\n\n", summary.chars().take(2000).collect::<String>()));
+        }
+        for n in review["notes"].as_array().into_iter().flatten().take(30) {
+            let text = n["note"].as_str().map_or_else(|| n.to_string(), str::to_owned);
+            let severity = n["severity"].as_str().unwrap_or("info");
+            out.push_str(&format!(
+                "- **{}** {}\n",
+                one_line(severity).chars().take(10).collect::<String>(),
+                one_line(&text).chars().take(500).collect::<String>()
+            ));
+        }
+    }
+    out.push_str("\nReview it before merging; reruns update this pull request.");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +226,23 @@ mod tests {
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].annotation_level, "failure");
         assert_eq!(a[0].path, "Dockerfile");
+    }
+
+    #[test]
+    fn ci_body_lists_generator_and_model_notes() {
+        let offline = serde_json::json!({ "workflow": { "notes": ["rust: no tests found"] }, "model": "offline" });
+        let body = ci_pr_body(".github/workflows/ci.yml", "abc", &offline);
+        assert!(body.contains("`.github/workflows/ci.yml`") && body.contains("- rust: no tests found"));
+        assert!(!body.contains("Model review"));
+        let reviewed = serde_json::json!({
+            "workflow": { "notes": [] },
+            "model": "openai/gpt",
+            "review": { "summary": "Mostly right.", "notes": [{ "severity": "medium", "note": "Cache the\ncargo registry" }] }
+        });
+        let body = ci_pr_body("ci.yml", "abc", &reviewed);
+        assert!(body.contains("No notes."));
+        assert!(body.contains("**Model review** (openai/gpt)") && body.contains("Mostly right."));
+        assert!(body.contains("- **medium** Cache the cargo registry"), "{body}");
     }
 
     #[test]
