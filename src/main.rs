@@ -11,6 +11,7 @@ use migration::{Migrator, MigratorTrait};
 use shared::config::{Config, HttpRole};
 use shared::db::Db;
 use shared::models::{Breakers, ModelService, ModelSetup, QuotaGuard};
+use shared::pool_health::PoolHealth;
 use shared::queue::Queues;
 use tokio_util::sync::CancellationToken;
 
@@ -192,13 +193,15 @@ async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result
         Command::Serve(_) => {
             migrate(&db, &queues).await?;
             let stop = shutdown_token();
-            let state = app_state(&cfg, &db, &queues, &quota, breakers);
+            let health = std::sync::Arc::new(PoolHealth::default());
+            let state = app_state(&cfg, &db, &queues, &quota, breakers, Some(health.clone()));
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
             let pool = tokio::spawn(worker::run(
                 cfg.clone(),
                 db.clone(),
                 queues.clone(),
                 models,
+                health,
                 stop.clone(),
             ));
             let api = api::serve(state, stop.clone()).await;
@@ -211,7 +214,7 @@ async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result
             require_migrated(&db).await?;
             let stop = shutdown_token();
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
-            let api = api::serve(app_state(&cfg, &db, &queues, &quota, None), stop.clone()).await;
+            let api = api::serve(app_state(&cfg, &db, &queues, &quota, None, None), stop.clone()).await;
             stop.cancel();
             relay.await.context("relay task")?;
             api.context("API server")
@@ -220,17 +223,26 @@ async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result
             require_migrated(&db).await?;
             let stop = shutdown_token();
             let relay = spawn_relay(&cfg, &db, &queues, &stop);
-            let health = health_bind.map(|addr| {
+            let pool_health = std::sync::Arc::new(PoolHealth::default());
+            let endpoint = health_bind.map(|addr| {
                 tokio::spawn(api::serve_health(
-                    app_state(&cfg, &db, &queues, &quota, breakers),
+                    app_state(&cfg, &db, &queues, &quota, breakers, Some(pool_health.clone())),
                     addr,
                     stop.clone(),
                 ))
             });
-            let pool = worker::run(cfg.clone(), db.clone(), queues.clone(), models, stop.clone()).await;
+            let pool = worker::run(
+                cfg.clone(),
+                db.clone(),
+                queues.clone(),
+                models,
+                pool_health,
+                stop.clone(),
+            )
+            .await;
             stop.cancel();
             relay.await.context("relay task")?;
-            if let Some(h) = health {
+            if let Some(h) = endpoint {
                 h.await.context("health endpoint task")?.context("health endpoint")?;
             }
             Ok(pool?)
@@ -250,6 +262,7 @@ fn app_state(
     queues: &Queues,
     quota: &Option<std::sync::Arc<QuotaGuard>>,
     breakers: Option<Breakers>,
+    pool: Option<std::sync::Arc<PoolHealth>>,
 ) -> api::AppState {
     api::AppState {
         cfg: cfg.clone(),
@@ -258,6 +271,7 @@ fn app_state(
         metrics: shared::telemetry::metrics_handle(),
         quota: quota.clone(),
         breakers,
+        pool,
     }
 }
 

@@ -229,3 +229,53 @@ async fn a_message_redelivered_while_its_job_runs_elsewhere_is_dropped() {
     first.terminate(Duration::from_secs(10));
     second.terminate(Duration::from_secs(10));
 }
+
+/// Jobs wait while a worker with room takes none (its queue consumer died, or Redis lost the
+/// messages): the watchdog says so on /ready, restarts the consumers and pushes the waiting jobs
+/// again — long before the relay's own re-push (set to an hour here) would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_watchdog_restarts_a_stalled_pool_and_the_waiting_job_runs() {
+    let work = tempfile::tempdir().unwrap();
+    common::fixture_repo(work.path());
+    let s = stack(
+        work.path(),
+        &[
+            ("WORKER_STALL_SECS", "3".to_owned()),
+            ("REPUSH_AFTER_SECS", "3600".to_owned()),
+        ],
+    )
+    .await;
+    let id = s.api.submit("analysis", work.path()).await;
+    // Redis loses every message of this deployment's queues.
+    let prefix = s.env.iter().find(|(k, _)| *k == "QUEUE_PREFIX").unwrap().1.clone();
+    let client = redis::Client::open(common::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "the job was pushed under {prefix}");
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
+
+    let health_port = free_port();
+    let mut env = s.env.clone();
+    env.push(("WORKER_HEALTH_ADDR", format!("127.0.0.1:{health_port}")));
+    let mut w = worker(work.path(), &env, "watched");
+    let job = s.api.wait_done(&id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "succeeded", "{job}\n{}", w.log_text());
+    assert_eq!(job["attempts"], 1);
+    let log = w.log_text();
+    assert!(log.contains("worker pool stalled"), "{log}");
+    let health = Api::new(health_port);
+    let (status, ready) = health.get("/ready").await;
+    assert_eq!(status, 200, "ready again after the restart: {ready}");
+    assert_eq!(ready["checks"]["workers"]["status"], "up", "{ready}");
+    assert!(
+        health
+            .metrics()
+            .await
+            .contains("autodevops_worker_pool_restarts_total 1")
+    );
+    w.terminate(Duration::from_secs(10));
+}

@@ -34,6 +34,9 @@ pub struct AppState {
     /// The model providers' breakers of the worker pool in this process (shown on /ready);
     /// `None` without providers or without workers here.
     pub breakers: Option<shared::models::Breakers>,
+    /// The worker pool in this process (its watchdog's verdict is part of /ready); `None`
+    /// without workers here.
+    pub pool: Option<std::sync::Arc<shared::pool_health::PoolHealth>>,
 }
 
 /// Registers every route, the JSON error handlers and the request-logging middleware.

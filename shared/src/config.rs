@@ -104,6 +104,9 @@ pub struct Config {
     pub routing: crate::webhook::RoutingPolicy,
     /// How often workers ask GitHub to redeliver failed webhook deliveries (0 = never).
     pub redelivery_interval: Duration,
+    /// A worker with room that takes no job while jobs have waited this long restarts its
+    /// queue consumers and re-pushes the waiting jobs (0 = no watchdog).
+    pub stall_after: Duration,
 }
 
 /// A role that serves the API, and the `--bind` address it was given (over BIND_ADDR).
@@ -274,6 +277,12 @@ impl Config {
             }
             crate::webhook::RoutingPolicy::default()
         });
+        let stall_secs = parse_or(&mut errs, &get, "WORKER_STALL_SECS", 120u64, |v| {
+            match parse_ranged(v, 0, 86_400)? {
+                1 => Err("must be 0 (off) or at least 2".to_owned()),
+                n => Ok(n),
+            }
+        });
         let redelivery_secs = parse_or(&mut errs, &get, "GITHUB_REDELIVERY_INTERVAL_SECS", 600u64, |v| {
             parse_ranged(v, 0, 86_400)
         });
@@ -322,6 +331,7 @@ impl Config {
                 github,
                 routing,
                 redelivery_interval: Duration::from_secs(redelivery_secs),
+                stall_after: Duration::from_secs(stall_secs),
             }),
             _ => Err(errs),
         }

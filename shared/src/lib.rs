@@ -9,6 +9,7 @@ pub mod domain;
 pub mod github;
 pub mod json;
 pub mod models;
+pub mod pool_health;
 pub mod queue;
 pub mod relay;
 pub mod telemetry;

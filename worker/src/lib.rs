@@ -6,6 +6,7 @@ mod error;
 mod jobs;
 pub mod redelivery;
 pub mod runner;
+mod watchdog;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use shared::config::Config;
 use shared::db::Db;
 use shared::domain::{JobKind, JobMessage};
 use shared::models::ModelService;
+use shared::pool_health::PoolHealth;
 use shared::queue::Queues;
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +63,40 @@ async fn github_app(
     Ok(app.with_throttle(std::sync::Arc::new(throttle)))
 }
 
+/// One apalis worker per queue. Names carry the process's worker id and the round, so no two
+/// consumers ever share a name (undefined in apalis-redis).
+fn monitor(state: &Arc<WorkerState>, queues: &Queues, round: u32) -> Monitor {
+    let mut monitor = Monitor::new();
+    for kind in JobKind::ALL {
+        let name = format!("{}:{}:{round}", queues.name(kind), state.worker_id);
+        let st = state.clone();
+        let concurrency = state.cfg.worker_concurrency;
+        macro_rules! register {
+            ($storage:expr) => {{
+                let storage = $storage;
+                monitor.register(move |run| {
+                    let st = st.clone();
+                    WorkerBuilder::new(format!("{name}-{run}"))
+                        .backend(storage.clone())
+                        .concurrency(concurrency)
+                        .build(move |msg: JobMessage| {
+                            let st = st.clone();
+                            async move { runner::handle(kind, msg, st).await.map_err(BoxDynError::from) }
+                        })
+                })
+            }};
+        }
+        // Without an explicit strategy an idle worker only looks for new jobs at its heartbeat
+        // (seconds); poll the queue often instead, so a job starts within a fraction of a second.
+        monitor = match (queues.sqlite_storage(kind), queues.redis_storage(kind)) {
+            (Some(s), _) => register!(s.poll_with_interval(POLL_SQLITE)),
+            (None, Some(r)) => register!(r.poll_with_interval(POLL_REDIS)),
+            (None, None) => unreachable!("a queue backend is always configured"),
+        };
+    }
+    monitor
+}
+
 /// Runs the pool until `stop` is cancelled, then drains: no new jobs are taken, in-flight
 /// jobs get SHUTDOWN_GRACE_SECS to finish, and whatever is still running is handed back.
 pub async fn run(
@@ -68,6 +104,7 @@ pub async fn run(
     db: Db,
     queues: Queues,
     models: Option<ModelService>,
+    health: Arc<PoolHealth>,
     stop: CancellationToken,
 ) -> Result<(), PoolError> {
     let http = reqwest::Client::builder()
@@ -93,55 +130,56 @@ pub async fn run(
         cfg: cfg.clone(),
         router,
         github,
+        health,
     });
     tokio::spawn(redelivery::schedule(state.clone(), queues.clone(), stop.clone()));
     tracing::info!(worker_id = %state.worker_id, backend = queues.backend_name(), concurrency = cfg.worker_concurrency, "worker pool starting");
 
-    let mut monitor = Monitor::new();
-    for kind in JobKind::ALL {
-        let name = format!("{}:{}", queues.name(kind), state.worker_id);
-        let st = state.clone();
-        let concurrency = cfg.worker_concurrency;
-        macro_rules! register {
-            ($storage:expr) => {{
-                let storage = $storage;
-                monitor.register(move |run| {
-                    let st = st.clone();
-                    WorkerBuilder::new(format!("{name}-{run}"))
-                        .backend(storage.clone())
-                        .concurrency(concurrency)
-                        .build(move |msg: JobMessage| {
-                            let st = st.clone();
-                            async move { runner::handle(kind, msg, st).await.map_err(BoxDynError::from) }
-                        })
-                })
-            }};
-        }
-        // Without an explicit strategy an idle worker only looks for new jobs at its heartbeat
-        // (seconds); poll the queue often instead, so a job starts within a fraction of a second.
-        monitor = match (queues.sqlite_storage(kind), queues.redis_storage(kind)) {
-            (Some(s), _) => register!(s.poll_with_interval(POLL_SQLITE)),
-            (None, Some(r)) => register!(r.poll_with_interval(POLL_REDIS)),
-            (None, None) => unreachable!("a queue backend is always configured"),
+    let concurrency = cfg.worker_concurrency;
+    let mut round = 0u32;
+    let result = loop {
+        // Each round has its own stop: the watchdog ends a stalled round, SIGTERM ends them all.
+        let round_stop = stop.child_token();
+        let watchdog = {
+            let (health, db, round_stop) = (state.health.clone(), db.clone(), round_stop.clone());
+            tokio::spawn(async move {
+                let why = watchdog::watch(health, db, cfg.stall_after, concurrency).await;
+                round_stop.cancel();
+                why
+            })
         };
-    }
-    let grace = cfg.shutdown_grace;
-    let signal = {
-        let stop = stop.clone();
-        async move {
-            stop.cancelled().await;
-            tracing::info!(grace_secs = grace.as_secs(), "worker pool draining");
-            Ok(())
+        let grace = cfg.shutdown_grace;
+        let signal = {
+            let round_stop = round_stop.clone();
+            async move {
+                round_stop.cancelled().await;
+                tracing::info!(grace_secs = grace.as_secs(), "worker pool draining");
+                Ok(())
+            }
+        };
+        let result = monitor(&state, &queues, round)
+            .should_restart(|ctx, err| {
+                tracing::error!(worker = ctx.name(), error = %err, "worker stopped with an error; restarting");
+                true
+            })
+            // The grace period starts at the signal (a `sleep` made now would start now).
+            .with_terminator(async move { tokio::time::sleep(grace).await })
+            .run_with_signal(signal)
+            .await;
+        if stop.is_cancelled() || !watchdog.is_finished() {
+            watchdog.abort();
+            break result;
         }
+        let why = watchdog.await.unwrap_or_default();
+        tracing::error!(%why, "worker pool stalled: restarting its queue consumers and pushing waiting jobs again");
+        metrics::counter!("autodevops_worker_pool_restarts_total").increment(1);
+        shared::db::jobs::release_worker(&db.conn, &state.worker_id).await?;
+        if let Err(e) = shared::relay::repush_stale(&db, &queues, chrono::Duration::zero()).await {
+            tracing::warn!(error = %e, "could not push the waiting jobs again; the relay will");
+        }
+        state.health.restarted();
+        round += 1;
     };
-    let result = monitor
-        .should_restart(|ctx, err| {
-            tracing::error!(worker = ctx.name(), error = %err, "worker stopped with an error; restarting");
-            true
-        })
-        .with_terminator(tokio::time::sleep(grace))
-        .run_with_signal(signal)
-        .await;
     let handed_back = shared::db::jobs::release_worker(&db.conn, &state.worker_id).await?;
     if handed_back > 0 {
         tracing::warn!(

@@ -28,6 +28,8 @@ pub struct WorkerState {
     pub router: Option<ModelService>,
     /// The GitHub App client; `None` without GITHUB_APP_ID (repository jobs then fail).
     pub github: Option<shared::github::GithubApp>,
+    /// Activity per queue, for the watchdog and /ready.
+    pub health: Arc<shared::pool_health::PoolHealth>,
 }
 
 impl std::fmt::Debug for WorkerState {
@@ -49,6 +51,7 @@ pub fn backoff(attempt: u32) -> Duration {
 /// Handles one message of `kind`'s queue. Errors returned here are infrastructure errors
 /// (the database is unreachable): the queue backend redelivers the message.
 pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> Result<(), String> {
+    let _running = state.health.message(kind);
     let Some(job) = jobs::claim(&state.db.conn, &msg.job_id, &state.worker_id, lease_end(&state))
         .await
         .map_err(|e| e.to_string())?

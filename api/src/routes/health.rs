@@ -54,7 +54,12 @@ async fn readiness(state: &AppState) -> (bool, Value) {
             .and_then(|r| r.map_err(|e| e.to_string())),
         json!({ "backend": state.queues.backend_name() }),
     );
-    let ok = db_ok && queue_ok;
+    let (pool_ok, pool) = match state.pool.as_ref().map(|p| p.stalled()) {
+        None => (true, None),
+        Some(None) => (true, Some(json!({ "status": "up" }))),
+        Some(Some(why)) => (false, Some(json!({ "status": "stalled", "error": why }))),
+    };
+    let ok = db_ok && queue_ok && pool_ok;
     metrics::gauge!("autodevops_ready").set(if ok { 1.0 } else { 0.0 });
     let (github_ok, github) = github_check(state).await;
     let status = match (ok, github_ok) {
@@ -63,6 +68,9 @@ async fn readiness(state: &AppState) -> (bool, Value) {
         (true, true) => "ready",
     };
     let mut checks = json!({ "database": db, "queue": queue, "github": github, "webhooks": webhooks_check(state) });
+    if let Some(pool) = pool {
+        checks["workers"] = pool;
+    }
     let mut status = status;
     if let Some(breakers) = &state.breakers {
         checks["models"] = models_check(breakers);

@@ -596,13 +596,15 @@ pub async fn depth(db: &impl ConnectionTrait) -> Result<std::collections::BTreeM
         .select_only()
         .column(C::Kind)
         .column(C::Status)
-        .column_as(ready.clone(), "ready")
+        .column_as(ready, "ready")
         .column_as(Expr::col(C::Id).count(), "n")
         .column_as(oldest, "oldest")
         .filter(C::Status.is_in(["queued", "retrying", "running", "dead"]))
         .group_by(C::Kind)
         .group_by(C::Status)
-        .group_by(ready)
+        // By position: Postgres does not see `ready` (with its bound timestamp) in the select
+        // list and in GROUP BY as the same expression. SQLite accepts positions too.
+        .group_by(Expr::cust("3"))
         .into_tuple()
         .all(db)
         .await?;
