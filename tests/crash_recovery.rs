@@ -102,12 +102,14 @@ async fn worker_killed_mid_job_ten_times_loses_nothing() {
 async fn sigterm_finishes_in_flight_jobs_within_the_grace_period() {
     let work = tempfile::tempdir().unwrap();
     let repos = slow_repos(work.path(), 1, 200);
-    let s = stack(work.path(), &[("SHUTDOWN_GRACE_SECS", "60".to_owned())]).await;
+    let s = stack(work.path(), &[("SHUTDOWN_GRACE_SECS", "15".to_owned())]).await;
     let mut w = worker(work.path(), &s.env, "drainer");
+    // The worker has been up longer than the grace period: the grace counts from the signal.
+    tokio::time::sleep(Duration::from_secs(16)).await;
     let id = s.api.submit("analysis", &repos[0]).await;
     wait_for_job(&s.api, "running", Duration::from_secs(30), |j| j["id"] == id.as_str()).await;
     let status = w
-        .terminate(Duration::from_secs(60))
+        .terminate(Duration::from_secs(30))
         .expect("worker exits after draining");
     assert!(status.success(), "exit 0 after SIGTERM: {status}");
     let (_, job) = s.api.get(&format!("/v1/jobs/{id}")).await;
