@@ -1,5 +1,6 @@
 //! Sentry: with SENTRY_DSN set, a dead job is reported (mocked Sentry ingest, wiremock) with the
-//! job id as a tag, the release and the environment — and no secrets.
+//! job id as a tag, the release and the environment — and no secrets; an internal error of a
+//! webhook delivery with its delivery id.
 
 mod common;
 
@@ -18,6 +19,7 @@ async fn a_dead_job_is_reported_with_its_id_and_no_secrets() {
         .mount(&sentry)
         .await;
     let dsn = format!("http://abc123publickey@{}/42", sentry.address());
+    let secret = "webhook-secret-not-for-sentry";
     let work = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let checkout = scratch.path().join("gone");
@@ -29,6 +31,7 @@ async fn a_dead_job_is_reported_with_its_id_and_no_secrets() {
         ("API_KEYS", format!("acme:{key}")),
         ("SENTRY_DSN", dsn),
         ("SENTRY_ENVIRONMENT", "staging".to_owned()),
+        ("GITHUB_WEBHOOK_SECRET", secret.to_owned()),
     ];
     // Queue a job whose checkout then disappears: it goes dead on its first run.
     let (mut api_proc, mut api) = common::start_api_only(work.path(), &env, port).await;
@@ -40,21 +43,7 @@ async fn a_dead_job_is_reported_with_its_id_and_no_secrets() {
     api.wait_healthy(&mut proc).await;
     assert_eq!(api.wait_done(&id, Duration::from_secs(30)).await["status"], "dead");
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let body = loop {
-        let bodies: Vec<String> = sentry
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
-            .collect();
-        if let Some(b) = bodies.into_iter().find(|b| b.contains(&id)) {
-            break b;
-        }
-        assert!(Instant::now() < deadline, "no Sentry event for job {id}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let body = event_containing(&sentry, &id).await;
     assert!(
         body.contains(r#""job_id":""#) && body.contains("\"kind\":\"analysis\""),
         "{body}"
@@ -65,6 +54,26 @@ async fn a_dead_job_is_reported_with_its_id_and_no_secrets() {
     );
     assert!(!body.contains(key), "the API key reached Sentry");
 
+    // The delivery log's table is gone: the webhook answers 500, and Sentry hears of it with
+    // the delivery id.
+    {
+        use sea_orm::ConnectionTrait;
+        let url = format!("sqlite://{}", work.path().join("autodevops.db").display());
+        let db = shared::db::Db::connect(&shared::config::DatabaseUrl::Sqlite(url))
+            .await
+            .unwrap();
+        db.conn
+            .execute_unprepared("DROP TABLE github_deliveries")
+            .await
+            .unwrap();
+    }
+    let (status, _) = common::deliver(&api, secret, "ping", "delivery-7f3a", &serde_json::json!({"zen": "x"})).await;
+    assert_eq!(status, 500);
+    let body = event_containing(&sentry, "delivery-7f3a").await;
+    assert!(body.contains(r#""delivery_id":"delivery-7f3a""#), "{body}");
+    assert!(body.contains("API internal error"), "{body}");
+    assert!(!body.contains(secret), "the webhook secret reached Sentry");
+
     // A malformed DSN is a configuration error like any other.
     let out = common::command(work.path(), &[("SENTRY_DSN", "not a dsn".into())])
         .arg("migrate")
@@ -72,4 +81,23 @@ async fn a_dead_job_is_reported_with_its_id_and_no_secrets() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SENTRY_DSN"));
+}
+
+/// Waits for a Sentry envelope whose body contains `needle`.
+async fn event_containing(sentry: &MockServer, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let bodies: Vec<String> = sentry
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect();
+        if let Some(b) = bodies.into_iter().find(|b| b.contains(needle)) {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "no Sentry event containing {needle}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -105,9 +105,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Internal(detail) = self {
-            // The detail is logged, never sent: it may describe infrastructure.
+            // The detail is logged (and reported to Sentry by the request middleware, with the
+            // request's ids), never sent: it may describe infrastructure.
             tracing::error!(error = %detail, "internal error");
-            shared::telemetry::report_error(&format!("API internal error: {detail}"), &[("layer", "api")]);
         }
         let mut body = json!({ "code": self.code(), "message": self.to_string() });
         let field = match self {

@@ -72,8 +72,33 @@ async fn observe(
     let started = Instant::now();
     let request_id = uuid::Uuid::now_v7().to_string();
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.path());
+    let delivery = req
+        .headers()
+        .get("x-github-delivery")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let path = req.path().to_owned();
     let res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
+    if status >= 500
+        && status != 503
+        && let Some(err) = res.response().error()
+    {
+        // One place reports internal errors, tagged with what identifies the request.
+        let mut tags = vec![
+            ("layer", "api"),
+            ("request_id", request_id.as_str()),
+            ("path", path.as_str()),
+        ];
+        if let Some(d) = &delivery {
+            tags.push(("delivery_id", d.as_str()));
+        }
+        let detail = match err.as_error::<ApiError>() {
+            Some(ApiError::Internal(detail)) => detail.clone(),
+            _ => err.to_string(),
+        };
+        shared::telemetry::report_error(&format!("API internal error: {detail}"), &tags);
+    }
     span.in_scope(|| tracing::info!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request"));
     metrics::counter!("autodevops_http_requests_total", "status" => status.to_string()).increment(1);
     Ok(res)
