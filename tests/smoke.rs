@@ -69,3 +69,51 @@ async fn smoke_script_passes_against_a_running_stack_and_fails_when_it_is_down()
         "no --url: usage error"
     );
 }
+
+/// ops/rotate-webhook-secret.sh through a rotation: both secrets verify during it, and the
+/// check fails when a secret that should work does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_secret_rotation_script_checks_every_secret() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/rotate-webhook-secret.sh");
+    let new = Command::new(&script).arg("new").output().unwrap();
+    assert!(new.status.success());
+    let new = String::from_utf8(new.stdout).unwrap().trim().to_owned();
+    assert_eq!(new.len(), 64, "{new}");
+    assert!(new.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = [
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("GITHUB_WEBHOOK_SECRET", format!("{new},old-secret-0001")),
+    ];
+    let mut proc = Proc::spawn(work.path(), &[], &env);
+    let api = Api::new(port);
+    api.wait_healthy(&mut proc).await;
+    let check = |args: Vec<String>| {
+        let script = script.clone();
+        tokio::task::spawn_blocking(move || Command::new(script).arg("check").args(args).output().unwrap())
+    };
+    let base = api.base.clone();
+    let args = |rest: &[&str]| -> Vec<String> {
+        let mut v = vec!["--url".to_owned(), base.clone()];
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    };
+    let out = check(args(&["--secret", &new, "--secret", "old-secret-0001", "--refused", "never-set"]))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.matches("ok ").count(), 3, "{stdout}");
+    assert!(!stdout.contains(&new), "a secret was printed");
+    let out = check(args(&["--secret", "never-set"])).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "a refused secret fails the check");
+    let out = check(args(&["--refused", &new])).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "an accepted secret that should be refused fails it");
+    assert_eq!(Command::new(&script).output().unwrap().status.code(), Some(2));
+    assert_eq!(Command::new(&script).args(["check"]).output().unwrap().status.code(), Some(2));
+    let help = Command::new(&script).arg("--help").output().unwrap();
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("check --url"));
+    proc.kill9();
+}
