@@ -227,6 +227,53 @@ async fn a_spent_budget_falls_back_offline_and_rest_answers_429() {
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
+/// BUDGET_EXHAUSTED=defer: a job whose tenant cannot pay for any call waits for the daily
+/// reset (retrying, run after midnight UTC, the attempt not counted) instead of going offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_defer_a_spent_budget_makes_the_job_wait_for_the_reset() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat/completions"))
+        .respond_with(completion(4_700, 100))
+        .mount(&server)
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    fixture_repo(repo.path());
+    let port = free_port();
+    let key = "tight-key-0123456789abcdef";
+    let mut env = model_env(&server, policy_file(work.path(), 500));
+    env.extend([
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("API_KEYS", format!("tight:{key}")),
+        ("TENANT_BUDGETS", "tight=tokens:600".to_owned()),
+        ("BUDGET_EXHAUSTED", "defer".to_owned()),
+    ]);
+    let mut proc = Proc::spawn(work.path(), &[], &env);
+    let mut api = Api::new(port);
+    api.key = Some(key.to_owned());
+    api.wait_healthy(&mut proc).await;
+    let id = api.submit("analysis", repo.path()).await;
+    let job = common::wait_for_job(&api, "retrying", Duration::from_secs(30), |j| j["id"] == id.as_str()).await;
+    assert_eq!(job["attempts"], 0, "a deferral is not a failed attempt: {job}");
+    assert!(job["error"].as_str().unwrap().contains("budget exhausted"), "{job}");
+    assert_eq!(job["history"], json!([]), "{job}");
+    let (_, queues) = api.get("/v1/queues").await;
+    assert_eq!(
+        queues["queues"]["analysis"]["scheduled"], 1,
+        "waiting for the reset: {queues}"
+    );
+    assert!(server.received_requests().await.unwrap().is_empty(), "no model call");
+
+    // An unknown setting is a configuration error like any other.
+    let out = common::command(work.path(), &[("BUDGET_EXHAUSTED", "later".into())])
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BUDGET_EXHAUSTED"));
+}
+
 #[test]
 fn an_invalid_policy_file_stops_the_process_naming_the_line() {
     let work = tempfile::tempdir().unwrap();

@@ -100,9 +100,16 @@ async fn webhook_secret_rotation_script_checks_every_secret() {
         v.extend(rest.iter().map(|s| s.to_string()));
         v
     };
-    let out = check(args(&["--secret", &new, "--secret", "old-secret-0001", "--refused", "never-set"]))
-        .await
-        .unwrap();
+    let out = check(args(&[
+        "--secret",
+        &new,
+        "--secret",
+        "old-secret-0001",
+        "--refused",
+        "never-set",
+    ]))
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.matches("ok ").count(), 3, "{stdout}");
@@ -110,9 +117,16 @@ async fn webhook_secret_rotation_script_checks_every_secret() {
     let out = check(args(&["--secret", "never-set"])).await.unwrap();
     assert_eq!(out.status.code(), Some(1), "a refused secret fails the check");
     let out = check(args(&["--refused", &new])).await.unwrap();
-    assert_eq!(out.status.code(), Some(1), "an accepted secret that should be refused fails it");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an accepted secret that should be refused fails it"
+    );
     assert_eq!(Command::new(&script).output().unwrap().status.code(), Some(2));
-    assert_eq!(Command::new(&script).args(["check"]).output().unwrap().status.code(), Some(2));
+    assert_eq!(
+        Command::new(&script).args(["check"]).output().unwrap().status.code(),
+        Some(2)
+    );
     let help = Command::new(&script).arg("--help").output().unwrap();
     assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("check --url"));
     proc.kill9();

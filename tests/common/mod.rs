@@ -58,6 +58,7 @@ const SCRUBBED: &[&str] = &[
     "TENANT_DAILY_TOKENS",
     "TENANT_DAILY_COST_USD",
     "TENANT_BUDGETS",
+    "BUDGET_EXHAUSTED",
 ];
 
 pub fn free_port() -> u16 {

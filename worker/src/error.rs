@@ -9,6 +9,13 @@ pub enum JobError {
     /// A transient failure (I/O, network, timeouts).
     #[error("{0}")]
     Retryable(String),
+    /// Not a failure: the job waits until `until` (the tenant's model budget resets) and the
+    /// attempt is not counted.
+    #[error("deferred until {until}: {reason}")]
+    Deferred {
+        until: chrono::DateTime<chrono::Utc>,
+        reason: String,
+    },
 }
 
 impl JobError {

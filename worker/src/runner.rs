@@ -100,17 +100,20 @@ pub async fn handle(kind: JobKind, msg: JobMessage, state: Arc<WorkerState>) -> 
                 *history = history_with(&job, &state.worker_id, Some(error));
             }
             Outcome::Succeeded { history, .. } => *history = history_with(&job, &state.worker_id, None),
+            Outcome::Deferred { .. } => {}
         }
         let label = match &outcome {
             Outcome::Succeeded { .. } => "succeeded",
             Outcome::Retry { .. } => "retrying",
             Outcome::Dead { .. } => "dead",
+            Outcome::Deferred { .. } => "deferred",
         };
         match &outcome {
             Outcome::Succeeded { .. } => {
                 tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job succeeded")
             }
             Outcome::Retry { error, at, .. } => tracing::warn!(%error, retry_at = %at, "job failed; will retry"),
+            Outcome::Deferred { reason, at } => tracing::info!(%reason, run_at = %at, "job deferred"),
             Outcome::Dead { error, .. } => {
                 tracing::error!(%error, "job failed permanently");
                 shared::telemetry::report_error(
@@ -187,6 +190,7 @@ impl Drop for HandBack<'_> {
 /// The outcome of a run by the error's class and the attempts left (history filled in later).
 fn outcome_of(res: Result<Value, JobError>, attempt: u32, max_attempts: u32) -> Outcome {
     match res {
+        Err(JobError::Deferred { until, reason }) => Outcome::Deferred { reason, at: until },
         Ok(v) => Outcome::Succeeded {
             result: v,
             history: Value::Null,

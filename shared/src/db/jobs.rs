@@ -337,6 +337,11 @@ pub enum Outcome {
         error: String,
         history: serde_json::Value,
     },
+    /// Run again at `at`, this attempt not counted (e.g. the tenant's budget resets then).
+    Deferred {
+        reason: String,
+        at: DateTime<Utc>,
+    },
 }
 
 /// Records the end of a run. Fenced by `locked_by`: a worker whose lease was taken over
@@ -358,6 +363,12 @@ pub async fn finish(db: &impl ConnectionTrait, id: &str, worker: &str, outcome: 
             .col_expr(C::Status, Expr::value(JobStatus::Retrying.as_str()))
             .col_expr(C::Error, Expr::value(error))
             .col_expr(C::History, Expr::value(history))
+            .col_expr(C::RunAfter, Expr::value(at))
+            .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None)),
+        Outcome::Deferred { reason, at } => q
+            .col_expr(C::Status, Expr::value(JobStatus::Retrying.as_str()))
+            .col_expr(C::Error, Expr::value(reason))
+            .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
             .col_expr(C::RunAfter, Expr::value(at))
             .col_expr(C::EnqueuedAt, Expr::value(Option::<DateTime<Utc>>::None)),
         Outcome::Dead { error, history } => q

@@ -39,6 +39,9 @@ pub struct Budget {
 pub struct Budgets {
     pub default: Budget,
     pub tenants: HashMap<String, Budget>,
+    /// BUDGET_EXHAUSTED=defer: a job whose tenant's budget is spent waits for the daily reset
+    /// instead of falling back to the offline analyser (`offline`, the default).
+    pub defer_when_spent: bool,
 }
 
 impl Budgets {
@@ -72,8 +75,20 @@ impl Budgets {
                 Err(e) => problems.push(("TENANT_BUDGETS".into(), e)),
             }
         }
+        let defer_when_spent = match get("BUDGET_EXHAUSTED") {
+            None | Some("offline") => false,
+            Some("defer") => true,
+            Some(other) => {
+                problems.push(("BUDGET_EXHAUSTED".into(), format!("{other:?} is not offline or defer")));
+                false
+            }
+        };
         if problems.is_empty() {
-            Ok(Budgets { default, tenants })
+            Ok(Budgets {
+                default,
+                tenants,
+                defer_when_spent,
+            })
         } else {
             Err(problems)
         }
@@ -388,6 +403,11 @@ impl QuotaGuard {
         Ok(())
     }
 
+    /// Whether a job whose tenant's budget is spent waits for the reset (BUDGET_EXHAUSTED=defer).
+    pub fn defers_when_spent(&self) -> bool {
+        self.budgets.defer_when_spent
+    }
+
     /// Today's usage of `tenant`: (tokens, USD), reservations in flight included.
     pub async fn used(&self, tenant: &str) -> Result<(u64, f64), QuotaError> {
         let day = day(Utc::now());
@@ -595,6 +615,7 @@ mod tests {
                 cost_usd: Some(0.01),
             },
             tenants: HashMap::new(),
+            defer_when_spent: false,
         };
         let g = QuotaGuard::local(budgets, &policy());
         let a = g.reserve("acme", 6_000, 0.001).await.unwrap();
@@ -649,7 +670,7 @@ mod tests {
                 tokens: Some(20_000),
                 cost_usd: Some(1.0),
             },
-            tenants: HashMap::new(),
+            ..Budgets::default()
         };
         let connect = || async {
             QuotaGuard::redis(&url, &prefix, budgets.clone(), &policy())

@@ -129,7 +129,18 @@ pub(super) async fn ask(
             answer["cache"] = json!({ "hit": false, "key": key, "policy_version": version });
             Ok(answer)
         }
-        Err(RouteError::Exhausted { fallbacks, .. }) => {
+        Err(RouteError::Exhausted { fallbacks, calls }) => {
+            // Every model was skipped because the tenant's budget is spent: with
+            // BUDGET_EXHAUSTED=defer the job waits for the reset instead of going offline.
+            let budget_only = !fallbacks.is_empty() && fallbacks.iter().all(|f| f.reason.contains("budget exhausted"));
+            if calls.is_empty() && budget_only && models.quota().defers_when_spent() {
+                let now = chrono::Utc::now();
+                let wait = shared::models::quota::until_reset(now);
+                return Err(JobError::Deferred {
+                    until: now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(24)),
+                    reason: fallbacks[0].reason.clone(),
+                });
+            }
             Ok(json!({ "fallbacks": fallbacks, "cost_usd": cost, "chain": q.kind }))
         }
         Err(e @ RouteError::Rejected { .. }) => Err(JobError::Permanent(e.to_string())),
