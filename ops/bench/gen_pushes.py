@@ -4,7 +4,8 @@
 Writes PREFIX.1 .. PREFIX.T, one delivery per line: `<X-GitHub-Delivery>\t<X-Hub-Signature-256>\t<body>`.
 Every body is GitHub's published push example (tests/fixtures/webhooks/push/05-branch-created.json)
 pointed at an installation and a push to its repository's default branch, with its own head SHA,
-spread over REPOS repositories, so each delivery is new work (no dedup) for the API.
+spread over REPOS repositories (0, the default: one repository per delivery), so each delivery
+is new work for the API (no dedup; with REPOS = 0 no push supersedes another either).
 
 usage: gen_pushes.py FIXTURE SECRET PREFIX THREADS PER_THREAD [REPOS]
 """
@@ -18,7 +19,7 @@ import uuid
 
 def main() -> None:
     fixture, secret, prefix, threads, per_thread = sys.argv[1:6]
-    repos = int(sys.argv[6]) if len(sys.argv) > 6 else 1000
+    repos = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     base = json.load(open(fixture))
     base["ref"] = "refs/heads/main"
     base["created"] = False
@@ -34,7 +35,7 @@ def main() -> None:
         with open(f"{prefix}.{t}", "w") as out:
             for _ in range(int(per_thread)):
                 n += 1
-                name = f"repo-{n % repos}"
+                name = f"repo-{n % repos if repos else n}"
                 base["repository"]["name"] = name
                 base["repository"]["full_name"] = f"acme/{name}"
                 base["after"] = os.urandom(20).hex()
