@@ -99,9 +99,15 @@ fn coalesce_key(new: &NewJob) -> Option<String> {
     ))
 }
 
-const ACTIVE: [&str; 3] = ["queued", "retrying", "running"];
-/// The predicate of the partial unique index `idx_jobs_dedup_active` (migrations), verbatim.
+/// The predicate of the partial indexes `idx_jobs_dedup_active` and `idx_jobs_coalesce_active`
+/// (migrations), as literal SQL. With the statuses as bound parameters, Postgres's generic plan
+/// (from a statement's sixth execution on) and SQLite cannot use those indexes, and every
+/// insert scanned all active jobs: the cost grew with the backlog.
 const ACTIVE_INDEX_PREDICATE: &str = "status IN ('queued', 'retrying', 'running')";
+
+fn active() -> Expr {
+    Expr::cust(ACTIVE_INDEX_PREDICATE)
+}
 
 /// Creates a job, unless the same work is already queued or running: then that job is returned
 /// (a local path stops counting as "the same" once its analysis has started, since the tree
@@ -138,7 +144,7 @@ pub async fn insert_in(db: &impl ConnectionTrait, new: NewJob, claim_push: bool)
         }
         if let Some(job) = Jobs::find()
             .filter(C::DedupKey.eq(key.as_str()))
-            .filter(C::Status.is_in(ACTIVE))
+            .filter(active())
             .one(db)
             .await?
         {
@@ -167,7 +173,7 @@ async fn supersede(db: &impl ConnectionTrait, coalesce_key: &str, newer: &str) -
         .col_expr(C::FinishedAt, Expr::value(now))
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::CoalesceKey.eq(coalesce_key))
-        .filter(C::Status.is_in(ACTIVE))
+        .filter(active())
         .filter(C::Id.lt(newer))
         .exec_with_returning(db)
         .await?;
@@ -223,10 +229,9 @@ async fn insert_row(
         coalesce_key: Set(coalesce),
         superseded_by: Set(None),
     };
-    // The index predicate as literal SQL: Postgres cannot match a partial index against bound
-    // parameters once it switches to a generic plan (after five executions of the statement).
+    // The index predicate as literal SQL, or Postgres's generic plan finds no matching index.
     let on_active_key = OnConflict::column(C::DedupKey)
-        .target_and_where(Expr::cust(ACTIVE_INDEX_PREDICATE))
+        .target_and_where(active())
         .do_nothing()
         .to_owned();
     match Jobs::insert(row)
