@@ -238,10 +238,13 @@ async fn insert_row(
         .on_conflict(on_active_key)
         .try_insert()
         .exec_with_returning(db)
-        .await?
+        .await
     {
-        TryInsertResult::Inserted(job) => Ok(Some(job)),
-        TryInsertResult::Conflicted | TryInsertResult::Empty => Ok(None),
+        Ok(TryInsertResult::Inserted(job)) => Ok(Some(job)),
+        Ok(TryInsertResult::Conflicted | TryInsertResult::Empty) => Ok(None),
+        // `RETURNING` gave no row: DO NOTHING took the conflict (how sea-orm reports it on SQLite).
+        Err(sea_orm::DbErr::RecordNotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
