@@ -40,6 +40,17 @@ pub async fn enqueue(db: &Db, queues: &Queues, job: &Job) -> Result<bool, String
     Ok(true)
 }
 
+/// Pushes a job stored already claimed for its push ([`jobs::insert_in`] with `claim_push`);
+/// on a failed push the row goes back to the outbox, as with [`enqueue`].
+pub async fn push_claimed(db: &Db, queues: &Queues, job: &Job) -> Result<(), String> {
+    let kind = job.kind.parse::<JobKind>()?;
+    if let Err(e) = queues.push(kind, &job.id, &push_key(job)).await {
+        let _ = jobs::unmark_enqueued(&db.conn, &job.id).await;
+        return Err(e.to_string());
+    }
+    Ok(())
+}
+
 /// Re-pushes jobs that were handed to the queue long ago and have not started: their message
 /// may be gone (Redis restarted without persistence). Same push key, so a message that is
 /// still there is not doubled.

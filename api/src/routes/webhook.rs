@@ -115,8 +115,9 @@ async fn handle(
     }
     let created = inserted.iter().filter(|i| !i.deduplicated).map(|i| &i.job);
     for job in created {
-        // If the queue is down the job stays in the outbox and the relay pushes it later.
-        if let Err(e) = shared::relay::enqueue(&state.db, &state.queues, job).await {
+        // Stored claimed for this push (see `record_with_jobs`). If the queue is down the job
+        // goes back to the outbox and the relay pushes it later.
+        if let Err(e) = shared::relay::push_claimed(&state.db, &state.queues, job).await {
             tracing::warn!(job_id = %job.id, error = %e, "queue unavailable; job accepted into the outbox");
         }
     }

@@ -1,9 +1,10 @@
 //! The webhook delivery log.
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    TryInsertResult,
 };
 
 use super::DbError;
@@ -25,7 +26,15 @@ pub struct NewDelivery {
 
 /// Records a delivery. `Ok(false)` when this delivery id was recorded before (a redelivery).
 pub async fn record(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, DbError> {
-    let row = ActiveModel {
+    match Deliveries::insert(active_model(d)).exec(db).await {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn active_model(d: NewDelivery) -> ActiveModel {
+    ActiveModel {
         id: Set(d.id),
         event: Set(d.event),
         action: Set(d.action),
@@ -35,11 +44,6 @@ pub async fn record(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, D
         outcome: Set(d.outcome.to_owned()),
         reason: Set(d.reason),
         job_id: Set(d.job_id),
-    };
-    match Deliveries::insert(row).exec(db).await {
-        Ok(_) => Ok(true),
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(false),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -72,23 +76,34 @@ pub async fn known(db: &impl ConnectionTrait, ids: &[String]) -> Result<std::col
 
 /// Records a delivery and creates its jobs in one transaction (the outbox): both are stored,
 /// or neither. `Ok(None)` for a delivery id seen before: no job is created a second time.
+///
+/// New jobs are stored claimed for their push (see [`jobs::insert_in`]): the caller pushes
+/// each non-deduplicated one with [`crate::relay::push_claimed`] right after.
+/// The jobs go first so the delivery row is written once, already linked to its first job;
+/// for a redelivery the delivery insert finds the id taken and the whole transaction is
+/// rolled back.
 pub async fn record_with_jobs(
     db: &DatabaseConnection,
     d: NewDelivery,
     new_jobs: Vec<NewJob>,
 ) -> Result<Option<Vec<Inserted>>, DbError> {
-    let id = d.id.clone();
     let txn = db.begin().await?;
-    if !record(&txn, d).await? {
-        txn.rollback().await?;
-        return Ok(None);
-    }
     let mut inserted = Vec::with_capacity(new_jobs.len());
     for new in new_jobs {
-        inserted.push(jobs::insert(&txn, new).await?);
+        inserted.push(jobs::insert_in(&txn, new, true).await?);
     }
-    if let Some(first) = inserted.first() {
-        set_job(&txn, &id, &first.job.id).await?;
+    let d = NewDelivery {
+        job_id: inserted.first().map(|i| i.job.id.clone()).or(d.job_id),
+        ..d
+    };
+    let fresh = Deliveries::insert(active_model(d))
+        .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
+        .try_insert()
+        .exec_without_returning(&txn)
+        .await?;
+    if !matches!(fresh, TryInsertResult::Inserted(1)) {
+        txn.rollback().await?;
+        return Ok(None);
     }
     txn.commit().await?;
     Ok(Some(inserted))

@@ -2,10 +2,10 @@
 //! workers, relays and reapers can race without running a job twice.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionSession, TransactionTrait,
+    QuerySelect, TransactionSession, TransactionTrait, TryInsertResult,
 };
 
 use super::job::{self, Column as C, Entity as Jobs, Model as Job};
@@ -99,21 +99,52 @@ fn coalesce_key(new: &NewJob) -> Option<String> {
     ))
 }
 
-const ACTIVE: [&str; 3] = ["queued", "retrying", "running"];
+/// The predicate of the partial indexes `idx_jobs_dedup_active` and `idx_jobs_coalesce_active`
+/// (migrations), as literal SQL. With the statuses as bound parameters, Postgres's generic plan
+/// (from a statement's sixth execution on) and SQLite cannot use those indexes, and every
+/// insert scanned all active jobs: the cost grew with the backlog.
+const ACTIVE_INDEX_PREDICATE: &str = "status IN ('queued', 'retrying', 'running')";
+
+fn active() -> Expr {
+    Expr::cust(ACTIVE_INDEX_PREDICATE)
+}
 
 /// Creates a job, unless the same work is already queued or running: then that job is returned
 /// (a local path stops counting as "the same" once its analysis has started, since the tree
 /// may have changed since). Concurrent duplicates are settled by a unique index. A new job
 /// with a coalescing key cancels the older active jobs of that key (see [`coalesce_key`]).
 ///
-/// Works inside a caller's transaction: each insert attempt runs in its own savepoint, so a
-/// lost race on the unique index does not abort the caller's transaction (Postgres).
+/// Runs in its own transaction (a savepoint inside a caller's); see [`insert_in`].
 pub async fn insert<D: ConnectionTrait + TransactionTrait>(db: &D, new: NewJob) -> Result<Inserted, DbError> {
+    let txn = db.begin().await?;
+    let inserted = insert_in(&txn, new, false).await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+/// [`insert`] inside the caller's transaction, in two statements for a new job: an
+/// `INSERT … ON CONFLICT DO NOTHING` on the active-dedup index (a lost race waits for the other
+/// writer and then finds its job; no error, so no savepoint) and one `UPDATE … RETURNING` that
+/// supersedes older jobs. `claim_push` stores a new job as already handed to its queue
+/// (`enqueued_at` set): the caller pushes it at once with [`crate::relay::push_claimed`], and
+/// if it never does, the relay re-pushes it after `REPUSH_AFTER_SECS`.
+pub async fn insert_in(db: &impl ConnectionTrait, new: NewJob, claim_push: bool) -> Result<Inserted, DbError> {
     let key = dedup_key(&new);
     for _ in 0..3 {
+        if let Some(job) = insert_row(db, new.clone(), &key, claim_push).await? {
+            let superseded = match &job.coalesce_key {
+                Some(ck) => supersede(db, ck, &job.id).await?,
+                None => Vec::new(),
+            };
+            return Ok(Inserted {
+                job,
+                deduplicated: false,
+                superseded,
+            });
+        }
         if let Some(job) = Jobs::find()
             .filter(C::DedupKey.eq(key.as_str()))
-            .filter(C::Status.is_in(ACTIVE))
+            .filter(active())
             .one(db)
             .await?
         {
@@ -123,26 +154,7 @@ pub async fn insert<D: ConnectionTrait + TransactionTrait>(db: &D, new: NewJob) 
                 superseded: Vec::new(),
             });
         }
-        let savepoint = db.begin().await?;
-        match insert_row(&savepoint, new.clone(), &key).await {
-            Ok(job) => {
-                let superseded = match &job.coalesce_key {
-                    Some(ck) => supersede(&savepoint, ck, &job.id).await?,
-                    None => Vec::new(),
-                };
-                savepoint.commit().await?;
-                return Ok(Inserted {
-                    job,
-                    deduplicated: false,
-                    superseded,
-                });
-            }
-            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
-                savepoint.rollback().await?;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        }
+        // The active job finished between the two statements: try again.
     }
     Err(DbError::Query(sea_orm::DbErr::Custom(format!(
         "job key {key:?} kept changing state"
@@ -153,33 +165,30 @@ pub async fn insert<D: ConnectionTrait + TransactionTrait>(db: &D, new: NewJob) 
 /// so two racing inserts never cancel each other). A running one notices at its next lease
 /// renewal. Returns the ids cancelled.
 async fn supersede(db: &impl ConnectionTrait, coalesce_key: &str, newer: &str) -> Result<Vec<String>, sea_orm::DbErr> {
-    let older: Vec<String> = Jobs::find()
-        .select_only()
-        .column(C::Id)
-        .filter(C::CoalesceKey.eq(coalesce_key))
-        .filter(C::Status.is_in(ACTIVE))
-        .filter(C::Id.lt(newer))
-        .into_tuple()
-        .all(db)
-        .await?;
-    if older.is_empty() {
-        return Ok(older);
-    }
     let now = Utc::now();
-    Jobs::update_many()
+    let cancelled = Jobs::update_many()
         .col_expr(C::Status, Expr::value(JobStatus::Cancelled.as_str()))
         .col_expr(C::SupersededBy, Expr::value(newer))
         .col_expr(C::Error, Expr::value(format!("superseded by job {newer}")))
         .col_expr(C::FinishedAt, Expr::value(now))
         .col_expr(C::UpdatedAt, Expr::value(now))
-        .filter(C::Id.is_in(older.clone()))
-        .filter(C::Status.is_in(ACTIVE))
-        .exec(db)
+        .filter(C::CoalesceKey.eq(coalesce_key))
+        .filter(active())
+        .filter(C::Id.lt(newer))
+        .exec_with_returning(db)
         .await?;
-    Ok(older)
+    let mut ids: Vec<String> = cancelled.into_iter().map(|j| j.id).collect();
+    ids.sort();
+    Ok(ids)
 }
 
-async fn insert_row(db: &impl ConnectionTrait, new: NewJob, key: &str) -> Result<Job, sea_orm::DbErr> {
+/// Inserts the row, or nothing (`None`) when an active job holds `key`.
+async fn insert_row(
+    db: &impl ConnectionTrait,
+    new: NewJob,
+    key: &str,
+    claim_push: bool,
+) -> Result<Option<Job>, sea_orm::DbErr> {
     let now = Utc::now();
     let coalesce = coalesce_key(&new);
     let (repo, path, git_ref) = match new.source {
@@ -205,7 +214,7 @@ async fn insert_row(db: &impl ConnectionTrait, new: NewJob, key: &str) -> Result
         updated_at: Set(now),
         started_at: Set(None),
         finished_at: Set(None),
-        enqueued_at: Set(None),
+        enqueued_at: Set(claim_push.then_some(now)),
         run_after: Set(None),
         locked_by: Set(None),
         locked_until: Set(None),
@@ -220,7 +229,23 @@ async fn insert_row(db: &impl ConnectionTrait, new: NewJob, key: &str) -> Result
         coalesce_key: Set(coalesce),
         superseded_by: Set(None),
     };
-    Jobs::insert(row).exec_with_returning(db).await
+    // The index predicate as literal SQL, or Postgres's generic plan finds no matching index.
+    let on_active_key = OnConflict::column(C::DedupKey)
+        .target_and_where(active())
+        .do_nothing()
+        .to_owned();
+    match Jobs::insert(row)
+        .on_conflict(on_active_key)
+        .try_insert()
+        .exec_with_returning(db)
+        .await
+    {
+        Ok(TryInsertResult::Inserted(job)) => Ok(Some(job)),
+        Ok(TryInsertResult::Conflicted | TryInsertResult::Empty) => Ok(None),
+        // `RETURNING` gave no row: DO NOTHING took the conflict (how sea-orm reports it on SQLite).
+        Err(sea_orm::DbErr::RecordNotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: &str, tenant: Option<&str>) -> Result<Option<Job>, DbError> {
