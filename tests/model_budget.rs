@@ -145,34 +145,60 @@ async fn calls_are_priced_and_a_second_identical_analysis_makes_no_provider_call
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
+/// An embedded stack whose model (a mock) bills 4 700 + 100 tokens a call under a policy of 500
+/// output tokens, with a fixture repository to analyse.
+struct BudgetStack {
+    server: MockServer,
+    work: tempfile::TempDir,
+    repo: tempfile::TempDir,
+    api: Api,
+    _proc: Proc,
+}
+
+impl BudgetStack {
+    async fn start(extra: &[(&'static str, String)]) -> BudgetStack {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat/completions"))
+            .respond_with(completion(4_700, 100))
+            .mount(&server)
+            .await;
+        let work = tempfile::tempdir().unwrap();
+        let repo = tempfile::tempdir().unwrap();
+        fixture_repo(repo.path());
+        let port = free_port();
+        let mut env = model_env(&server, policy_file(work.path(), 500));
+        env.push(("BIND_ADDR", format!("127.0.0.1:{port}")));
+        env.extend(extra.iter().cloned());
+        let mut proc = Proc::spawn(work.path(), &[], &env);
+        let api = Api::new(port);
+        api.wait_healthy(&mut proc).await;
+        BudgetStack {
+            server,
+            work,
+            repo,
+            api,
+            _proc: proc,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spent_budget_falls_back_offline_and_rest_answers_429() {
-    let server = MockServer::start().await;
-    // acme's one call uses 4 800 of its 5 000 tokens: less than one call's 500 output tokens is left.
-    Mock::given(method("POST"))
-        .and(path("/chat/completions"))
-        .respond_with(completion(4_700, 100))
-        .mount(&server)
-        .await;
-    let work = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
-    fixture_repo(repo.path());
-    let port = free_port();
     let (acme_key, tight_key) = ("acme-key-0123456789abcdef", "tight-key-0123456789abcdef");
-    let mut env = model_env(&server, policy_file(work.path(), 500));
-    env.extend([
-        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+    // acme's one call uses 4 800 of its 5 000 tokens: less than one call's 500 output tokens is left.
+    // tight: enough left for the output of a call (so REST accepts) but not for a whole call.
+    let b = BudgetStack::start(&[
         ("API_KEYS", format!("acme:{acme_key},tight:{tight_key}")),
-        // tight: enough left for the output of a call (so REST accepts) but not for a whole call.
         ("TENANT_BUDGETS", "acme=tokens:5000,tight=tokens:600".to_owned()),
         ("TENANT_DAILY_COST_USD", "1".to_owned()),
-    ]);
-    let mut proc = Proc::spawn(work.path(), &[], &env);
-    let mut acme = Api::new(port);
+    ])
+    .await;
+    let (server, work, repo) = (&b.server, &b.work, &b.repo);
+    let mut acme = b.api.clone();
     acme.key = Some(acme_key.to_owned());
     let mut tight = acme.clone();
     tight.key = Some(tight_key.to_owned());
-    acme.wait_healthy(&mut proc).await;
 
     let id = tight.submit("analysis", repo.path()).await;
     let job = tight.wait_done(&id, Duration::from_secs(60)).await;
@@ -231,28 +257,16 @@ async fn a_spent_budget_falls_back_offline_and_rest_answers_429() {
 /// reset (retrying, run after midnight UTC, the attempt not counted) instead of going offline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_defer_a_spent_budget_makes_the_job_wait_for_the_reset() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat/completions"))
-        .respond_with(completion(4_700, 100))
-        .mount(&server)
-        .await;
-    let work = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
-    fixture_repo(repo.path());
-    let port = free_port();
     let key = "tight-key-0123456789abcdef";
-    let mut env = model_env(&server, policy_file(work.path(), 500));
-    env.extend([
-        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+    let b = BudgetStack::start(&[
         ("API_KEYS", format!("tight:{key}")),
         ("TENANT_BUDGETS", "tight=tokens:600".to_owned()),
         ("BUDGET_EXHAUSTED", "defer".to_owned()),
-    ]);
-    let mut proc = Proc::spawn(work.path(), &[], &env);
-    let mut api = Api::new(port);
+    ])
+    .await;
+    let (server, work, repo) = (&b.server, &b.work, &b.repo);
+    let mut api = b.api.clone();
     api.key = Some(key.to_owned());
-    api.wait_healthy(&mut proc).await;
     let id = api.submit("analysis", repo.path()).await;
     let job = common::wait_for_job(&api, "retrying", Duration::from_secs(30), |j| j["id"] == id.as_str()).await;
     assert_eq!(job["attempts"], 0, "a deferral is not a failed attempt: {job}");
