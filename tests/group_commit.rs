@@ -186,8 +186,20 @@ async fn a_bad_delivery_does_not_fail_the_others_in_its_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deliveries_through_the_intake_writers_are_each_recorded_once() {
-    for (_dir, db) in databases().await {
-        let intake = api::intake::Intake::spawn(db.clone(), 2, 16);
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("t.db").display());
+    let redis = vec![
+        ("REDIS_URL".to_owned(), common::redis_url()),
+        ("QUEUE_PREFIX".to_owned(), common::fresh_redis_prefix().await),
+    ];
+    for (url, mut vars) in [(common::fresh_postgres().await, redis), (sqlite, vec![])] {
+        vars.push(("DATABASE_URL".to_owned(), url));
+        let cfg = shared::config::Config::from_vars(vars).expect("config");
+        let db = Db::connect(&cfg.database_url).await.expect("connect");
+        Migrator::up(&db.conn, None).await.expect("migrate");
+        let queues = shared::queue::Queues::connect(&cfg, &db).await.expect("queues");
+        queues.setup().await.expect("queue setup");
+        let intake = api::intake::Intake::spawn(db.clone(), queues, 2, 16);
         // 100 deliveries, each sent three times at once, one pull request per delivery.
         let mut tasks = Vec::new();
         for round in 0..3 {

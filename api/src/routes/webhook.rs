@@ -114,14 +114,6 @@ async fn handle(
             tracing::info!(job_id = %old, superseded_by = %i.job.id, "older analysis superseded");
         }
     }
-    let created = inserted.iter().filter(|i| !i.deduplicated).map(|i| &i.job);
-    for job in created {
-        // Stored claimed for this push (see `deliveries::record_with_jobs`). If the queue is down the job
-        // goes back to the outbox and the relay pushes it later.
-        if let Err(e) = shared::relay::push_claimed(&state.db, &state.queues, job).await {
-            tracing::warn!(job_id = %job.id, error = %e, "queue unavailable; job accepted into the outbox");
-        }
-    }
     tracing::info!(outcome, reason = reason.as_deref().unwrap_or("-"), jobs = ?ids, "webhook recorded");
     let mut body = json!({ "delivery": delivery, "event": event, "outcome": outcome, "jobs": ids });
     if let Some(r) = reason {
