@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 /// Deliveries recorded in one transaction at most.
 pub const MAX_BATCH: usize = 64;
 /// Writer tasks (transactions in flight at once).
-pub const WRITERS: usize = 2;
+pub const WRITERS: usize = 4;
 /// Requests that may wait for a writer; beyond that, handlers wait to enqueue.
 const QUEUE: usize = 1024;
 
