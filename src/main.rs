@@ -272,6 +272,7 @@ fn app_state(
         quota: quota.clone(),
         breakers,
         pool,
+        intake: api::intake::Intake::spawn(db.clone(), queues.clone(), api::intake::WRITERS, api::intake::MAX_BATCH),
     }
 }
 

@@ -88,6 +88,15 @@ impl From<shared::db::DbError> for ApiError {
     }
 }
 
+impl From<crate::intake::IntakeError> for ApiError {
+    fn from(e: crate::intake::IntakeError) -> Self {
+        match e {
+            crate::intake::IntakeError::Db(e) => e.into(),
+            stopped @ crate::intake::IntakeError::Stopped => ApiError::Unavailable(stopped.to_string()),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

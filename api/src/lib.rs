@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod intake;
 pub mod routes;
 pub mod signature;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     /// The worker pool in this process (its watchdog's verdict is part of /ready); `None`
     /// without workers here.
     pub pool: Option<std::sync::Arc<shared::pool_health::PoolHealth>>,
+    /// Group commit of webhook deliveries (see [`intake`]).
+    pub intake: intake::Intake,
 }
 
 /// Registers every route, the JSON error handlers and the request-logging middleware.

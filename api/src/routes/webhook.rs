@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
-use shared::db::deliveries::{self, NewDelivery};
+use shared::db::deliveries::NewDelivery;
 use shared::db::jobs::NewJob;
 use shared::domain::{GithubTarget, JobKind, JobSource};
 use shared::webhook::{JobIntent, ReplyTarget, Route};
@@ -88,21 +88,22 @@ async fn handle(
         }
         Route::Ignore { .. } => Vec::new(),
     };
-    let recorded = deliveries::record_with_jobs(
-        &state.db.conn,
-        NewDelivery {
-            id: delivery.clone(),
-            event: event.clone(),
-            action: value["action"].as_str().map(str::to_owned),
-            installation_id: value["installation"]["id"].as_i64(),
-            repo: value["repository"]["full_name"].as_str().map(str::to_owned),
-            outcome,
-            reason: reason.clone(),
-            job_id: None,
-        },
-        new_jobs,
-    )
-    .await?;
+    let recorded = state
+        .intake
+        .record(
+            NewDelivery {
+                id: delivery.clone(),
+                event: event.clone(),
+                action: value["action"].as_str().map(str::to_owned),
+                installation_id: value["installation"]["id"].as_i64(),
+                repo: value["repository"]["full_name"].as_str().map(str::to_owned),
+                outcome,
+                reason: reason.clone(),
+                job_id: None,
+            },
+            new_jobs,
+        )
+        .await?;
     let Some(inserted) = recorded else {
         tracing::info!("duplicate delivery; nothing to do");
         return Ok(HttpResponse::Ok().json(json!({ "duplicate": true, "delivery": delivery })));
@@ -111,14 +112,6 @@ async fn handle(
     for i in &inserted {
         for old in &i.superseded {
             tracing::info!(job_id = %old, superseded_by = %i.job.id, "older analysis superseded");
-        }
-    }
-    let created = inserted.iter().filter(|i| !i.deduplicated).map(|i| &i.job);
-    for job in created {
-        // Stored claimed for this push (see `record_with_jobs`). If the queue is down the job
-        // goes back to the outbox and the relay pushes it later.
-        if let Err(e) = shared::relay::push_claimed(&state.db, &state.queues, job).await {
-            tracing::warn!(job_id = %job.id, error = %e, "queue unavailable; job accepted into the outbox");
         }
     }
     tracing::info!(outcome, reason = reason.as_deref().unwrap_or("-"), jobs = ?ids, "webhook recorded");

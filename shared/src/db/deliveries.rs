@@ -74,37 +74,96 @@ pub async fn known(db: &impl ConnectionTrait, ids: &[String]) -> Result<std::col
     Ok(rows.into_iter().collect())
 }
 
+/// What recording one delivery gave: `None` for a delivery id seen before (nothing created),
+/// else its jobs (new, or the active jobs doing the same work).
+pub type Recorded = Option<Vec<Inserted>>;
+
 /// Records a delivery and creates its jobs in one transaction (the outbox): both are stored,
 /// or neither. `Ok(None)` for a delivery id seen before: no job is created a second time.
 ///
 /// New jobs are stored claimed for their push (see [`jobs::insert_in`]): the caller pushes
 /// each non-deduplicated one with [`crate::relay::push_claimed`] right after.
-/// The jobs go first so the delivery row is written once, already linked to its first job;
-/// for a redelivery the delivery insert finds the id taken and the whole transaction is
-/// rolled back.
 pub async fn record_with_jobs(
     db: &DatabaseConnection,
     d: NewDelivery,
     new_jobs: Vec<NewJob>,
-) -> Result<Option<Vec<Inserted>>, DbError> {
+) -> Result<Recorded, DbError> {
     let txn = db.begin().await?;
-    let mut inserted = Vec::with_capacity(new_jobs.len());
-    for new in new_jobs {
-        inserted.push(jobs::insert_in(&txn, new, true).await?);
+    let recorded = record_in(&txn, d, new_jobs).await?;
+    txn.commit().await?;
+    Ok(recorded)
+}
+
+/// Group commit: records several deliveries with their jobs in ONE transaction, in order (a
+/// later delivery sees the earlier ones: the same id twice is a redelivery, a later push of the
+/// same pull request supersedes the earlier one). One result per input, in input order; all
+/// are committed when they return. When the shared transaction fails, each delivery is
+/// recorded again in a transaction of its own, so one bad delivery cannot fail the others.
+pub async fn record_batch(
+    db: &DatabaseConnection,
+    batch: Vec<(NewDelivery, Vec<NewJob>)>,
+) -> Vec<Result<Recorded, DbError>> {
+    if batch.len() == 1 {
+        let (d, j) = batch.into_iter().next().expect("one element");
+        return vec![record_with_jobs(db, d, j).await];
     }
+    match record_all(db, batch.clone()).await {
+        Ok(all) => all.into_iter().map(Ok).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, deliveries = batch.len(), "group commit failed; recording each delivery alone");
+            let mut out = Vec::with_capacity(batch.len());
+            for (d, j) in batch {
+                out.push(record_with_jobs(db, d, j).await);
+            }
+            out
+        }
+    }
+}
+
+async fn record_all(db: &DatabaseConnection, batch: Vec<(NewDelivery, Vec<NewJob>)>) -> Result<Vec<Recorded>, DbError> {
+    let txn = db.begin().await?;
+    let mut out = Vec::with_capacity(batch.len());
+    for (d, j) in batch {
+        out.push(record_in(&txn, d, j).await?);
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// Records one delivery inside the caller's transaction, without failing on a redelivery (so
+/// no savepoint is needed): the delivery row goes first (`ON CONFLICT (id) DO NOTHING`; a
+/// concurrent writer of the same id makes it wait for that writer's outcome), already linked
+/// to the id its first job will get, then the jobs. Only when that first job turns out to be
+/// deduplicated into an active one is the link updated.
+async fn record_in(db: &impl ConnectionTrait, d: NewDelivery, new_jobs: Vec<NewJob>) -> Result<Recorded, DbError> {
+    let first_id = (!new_jobs.is_empty()).then(jobs::new_id);
+    let id = d.id.clone();
     let d = NewDelivery {
-        job_id: inserted.first().map(|i| i.job.id.clone()).or(d.job_id),
+        job_id: first_id.clone().or(d.job_id),
         ..d
     };
     let fresh = Deliveries::insert(active_model(d))
         .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
         .try_insert()
-        .exec_without_returning(&txn)
+        .exec_without_returning(db)
         .await?;
     if !matches!(fresh, TryInsertResult::Inserted(1)) {
-        txn.rollback().await?;
         return Ok(None);
     }
-    txn.commit().await?;
+    let mut inserted = Vec::with_capacity(new_jobs.len());
+    let mut first_id = first_id;
+    for new in new_jobs {
+        let i = match first_id.take() {
+            Some(as_id) => {
+                let i = jobs::insert_in_as(db, new, true, as_id.clone()).await?;
+                if i.job.id != as_id {
+                    set_job(db, &id, &i.job.id).await?;
+                }
+                i
+            }
+            None => jobs::insert_in(db, new, true).await?,
+        };
+        inserted.push(i);
+    }
     Ok(Some(inserted))
 }

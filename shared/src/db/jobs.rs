@@ -37,7 +37,7 @@ pub struct JobFilter {
     pub limit: u64,
 }
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -129,9 +129,20 @@ pub async fn insert<D: ConnectionTrait + TransactionTrait>(db: &D, new: NewJob) 
 /// (`enqueued_at` set): the caller pushes it at once with [`crate::relay::push_claimed`], and
 /// if it never does, the relay re-pushes it after `REPUSH_AFTER_SECS`.
 pub async fn insert_in(db: &impl ConnectionTrait, new: NewJob, claim_push: bool) -> Result<Inserted, DbError> {
+    insert_in_as(db, new, claim_push, new_id()).await
+}
+
+/// [`insert_in`] with the id a new row gets (a deduplicated insert returns the active job,
+/// whose id differs).
+pub(crate) async fn insert_in_as(
+    db: &impl ConnectionTrait,
+    new: NewJob,
+    claim_push: bool,
+    id: String,
+) -> Result<Inserted, DbError> {
     let key = dedup_key(&new);
     for _ in 0..3 {
-        if let Some(job) = insert_row(db, new.clone(), &key, claim_push).await? {
+        if let Some(job) = insert_row(db, new.clone(), &key, claim_push, &id).await? {
             let superseded = match &job.coalesce_key {
                 Some(ck) => supersede(db, ck, &job.id).await?,
                 None => Vec::new(),
@@ -188,6 +199,7 @@ async fn insert_row(
     new: NewJob,
     key: &str,
     claim_push: bool,
+    id: &str,
 ) -> Result<Option<Job>, sea_orm::DbErr> {
     let now = Utc::now();
     let coalesce = coalesce_key(&new);
@@ -198,7 +210,7 @@ async fn insert_row(
     };
     let gh = new.github;
     let row = job::ActiveModel {
-        id: Set(new_id()),
+        id: Set(id.to_owned()),
         kind: Set(new.kind.as_str().to_owned()),
         queue: Set(new.queue),
         tenant: Set(new.tenant),
