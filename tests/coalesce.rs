@@ -4,31 +4,11 @@
 
 mod common;
 
-use migration::{Migrator, MigratorTrait};
 use serde_json::json;
-use shared::config::DatabaseUrl;
 use shared::db::deliveries::{self, NewDelivery};
 use shared::db::jobs::{self, NewJob};
 use shared::db::{Db, job::Model as Job};
 use shared::domain::{GithubTarget, JobKind, JobSource, RepoName};
-
-/// A fresh Postgres database and a fresh SQLite file (kept alive by the returned directory),
-/// both migrated.
-async fn databases() -> Vec<(Option<tempfile::TempDir>, Db)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!("sqlite://{}", dir.path().join("t.db").display());
-    let urls = [
-        (None, DatabaseUrl::Postgres(common::fresh_postgres().await)),
-        (Some(dir), DatabaseUrl::Sqlite(sqlite)),
-    ];
-    let mut out = Vec::new();
-    for (dir, url) in urls {
-        let db = Db::connect(&url).await.expect("connect");
-        Migrator::up(&db.conn, None).await.expect("migrate");
-        out.push((dir, db));
-    }
-    out
-}
 
 fn pr_analysis(sha: &str, pr: Option<i64>, git_ref: &str) -> NewJob {
     NewJob {
@@ -60,7 +40,7 @@ async fn job(db: &Db, id: &str) -> Job {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_rapid_pushes_to_a_pull_request_leave_one_analysis_of_the_last_commit() {
-    for (_dir, db) in databases().await {
+    for (_dir, db) in common::migrated_databases().await {
         let mut ids: Vec<String> = Vec::new();
         for i in 0..10 {
             let ins = jobs::insert(&db.conn, pr_analysis(&sha(i), Some(7), "refs/pull/7/head"))
@@ -107,7 +87,7 @@ async fn ten_rapid_pushes_to_a_pull_request_leave_one_analysis_of_the_last_commi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_commit_twice_is_one_job_and_a_running_job_is_superseded_too() {
-    for (_dir, db) in databases().await {
+    for (_dir, db) in common::migrated_databases().await {
         let a = jobs::insert(&db.conn, pr_analysis(&sha(1), Some(3), "refs/pull/3/head"))
             .await
             .unwrap();
@@ -158,7 +138,7 @@ fn delivery(id: &str) -> NewDelivery {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_and_its_jobs_are_recorded_together_once() {
-    for (_dir, db) in databases().await {
+    for (_dir, db) in common::migrated_databases().await {
         let first = deliveries::record_with_jobs(
             &db.conn,
             delivery("d-1"),

@@ -13,24 +13,6 @@ use shared::db::deliveries::{self, NewDelivery};
 use shared::db::jobs::{self, NewJob};
 use shared::domain::{GithubTarget, JobKind, JobSource, RepoName};
 
-/// A fresh Postgres database and a fresh SQLite file (kept alive by the returned directory),
-/// both migrated.
-async fn databases() -> Vec<(Option<tempfile::TempDir>, Db)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!("sqlite://{}", dir.path().join("t.db").display());
-    let urls = [
-        (None, DatabaseUrl::Postgres(common::fresh_postgres().await)),
-        (Some(dir), DatabaseUrl::Sqlite(sqlite)),
-    ];
-    let mut out = Vec::new();
-    for (dir, url) in urls {
-        let db = Db::connect(&url).await.expect("connect");
-        Migrator::up(&db.conn, None).await.expect("migrate");
-        out.push((dir, db));
-    }
-    out
-}
-
 fn pr_analysis(sha: &str, pr: i64) -> NewJob {
     NewJob {
         kind: JobKind::Analysis,
@@ -82,7 +64,7 @@ async fn linked_job(db: &Db, delivery: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_batch_behaves_like_its_deliveries_in_arrival_order() {
-    for (_dir, db) in databases().await {
+    for (_dir, db) in common::migrated_databases().await {
         let ping = NewDelivery {
             event: "ping".into(),
             action: None,

@@ -504,3 +504,23 @@ pub async fn model_calls(work: &std::path::Path, job_id: &str) -> Vec<shared::db
         .await
         .unwrap()
 }
+
+/// A fresh Postgres database and a fresh SQLite file (kept alive by the returned directory),
+/// both migrated: for tests of the storage layer on both backends.
+pub async fn migrated_databases() -> Vec<(Option<tempfile::TempDir>, shared::db::Db)> {
+    use migration::{Migrator, MigratorTrait};
+    use shared::config::DatabaseUrl;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("t.db").display());
+    let urls = [
+        (None, DatabaseUrl::Postgres(fresh_postgres().await)),
+        (Some(dir), DatabaseUrl::Sqlite(sqlite)),
+    ];
+    let mut out = Vec::new();
+    for (dir, url) in urls {
+        let db = shared::db::Db::connect(&url).await.expect("connect");
+        Migrator::up(&db.conn, None).await.expect("migrate");
+        out.push((dir, db));
+    }
+    out
+}
