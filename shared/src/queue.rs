@@ -140,8 +140,18 @@ impl Queues {
 
     /// A Redis storage for `kind`'s queue, if this is the Redis backend.
     pub fn redis_storage(&self, kind: JobKind) -> Option<RedisStorage<JobMessage>> {
+        self.redis_consumer(kind, 10)
+    }
+
+    /// A Redis storage whose fetches take at most `batch` messages: a consumer given its own
+    /// concurrency never holds messages it cannot start yet, so the worker processes share a
+    /// burst instead of the first one to poll taking it (and a killed worker strands no more
+    /// than it was running).
+    pub fn redis_consumer(&self, kind: JobKind, batch: usize) -> Option<RedisStorage<JobMessage>> {
         match &self.backend {
-            Backend::Redis(conn) => Some(RedisStorage::new(conn.clone()).with_config(redis_config(&self.name(kind)))),
+            Backend::Redis(conn) => Some(
+                RedisStorage::new(conn.clone()).with_config(redis_config(&self.name(kind)).batch_size(batch.max(1))),
+            ),
             Backend::Sqlite(_) => None,
         }
     }

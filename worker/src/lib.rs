@@ -88,7 +88,7 @@ fn monitor(state: &Arc<WorkerState>, queues: &Queues, round: u32) -> Monitor {
         }
         // Without an explicit strategy an idle worker only looks for new jobs at its heartbeat
         // (seconds); poll the queue often instead, so a job starts within a fraction of a second.
-        monitor = match (queues.sqlite_storage(kind), queues.redis_storage(kind)) {
+        monitor = match (queues.sqlite_storage(kind), queues.redis_consumer(kind, concurrency)) {
             (Some(s), _) => register!(s.poll_with_interval(POLL_SQLITE)),
             (None, Some(r)) => register!(r.poll_with_interval(POLL_REDIS)),
             (None, None) => unreachable!("a queue backend is always configured"),
