@@ -750,6 +750,11 @@ impl FakeRepo {
     }
 }
 
+/// The rest of the request's path after `prefix` (a branch name, a file path).
+fn path_after(req: &Request, prefix: &str) -> String {
+    req.url.path().trim_start_matches(prefix).to_owned()
+}
+
 fn ref_json(branch: &str, sha: &str) -> Value {
     json!({
         "ref": format!("refs/heads/{branch}"),
@@ -820,11 +825,7 @@ async fn mount_fake_repo(server: &MockServer, state: Arc<Mutex<FakeRepo>>, ref_p
     Mock::given(method("PATCH"))
         .and(wiremock::matchers::path_regex(r"^/repos/octo/hello/git/refs/heads/.+$"))
         .respond_with(move |req: &Request| {
-            let branch = req
-                .url
-                .path()
-                .trim_start_matches("/repos/octo/hello/git/refs/heads/")
-                .to_owned();
+            let branch = path_after(req, "/repos/octo/hello/git/refs/heads/");
             let body: Value = req.body_json().unwrap();
             assert_ne!(branch, "main", "never move the default branch");
             assert_eq!(body["force"], true);
@@ -842,11 +843,7 @@ async fn mount_fake_repo(server: &MockServer, state: Arc<Mutex<FakeRepo>>, ref_p
     Mock::given(method("GET"))
         .and(wiremock::matchers::path_regex(r"^/repos/octo/hello/contents/.+$"))
         .respond_with(move |req: &Request| {
-            let p = req
-                .url
-                .path()
-                .trim_start_matches("/repos/octo/hello/contents/")
-                .to_owned();
+            let p = path_after(req, "/repos/octo/hello/contents/");
             let branch = req
                 .url
                 .query_pairs()
@@ -882,11 +879,7 @@ async fn mount_fake_repo(server: &MockServer, state: Arc<Mutex<FakeRepo>>, ref_p
     Mock::given(method("PUT"))
         .and(wiremock::matchers::path_regex(r"^/repos/octo/hello/contents/.+$"))
         .respond_with(move |req: &Request| {
-            let p = req
-                .url
-                .path()
-                .trim_start_matches("/repos/octo/hello/contents/")
-                .to_owned();
+            let p = path_after(req, "/repos/octo/hello/contents/");
             let body: Value = req.body_json().unwrap();
             let branch = body["branch"].as_str().unwrap().to_owned();
             assert_ne!(branch, "main", "never commit to the default branch");
