@@ -77,7 +77,9 @@ pub async fn queue(redis_url: &str, jobs: u64, concurrency: usize, workers: usiz
     let mut monitor = Monitor::new();
     for w in 0..workers {
         let (lat, done, finished) = (latencies.clone(), done.clone(), finished.clone());
-        let storage = storage.clone().poll_with_interval(crate::POLL_REDIS);
+        let storage = storage
+            .clone()
+            .poll_with_strategy(crate::poll::WakeEvery::new(crate::POLL_REDIS));
         monitor = monitor.register(move |run| {
             let (lat, done, finished) = (lat.clone(), done.clone(), finished.clone());
             WorkerBuilder::new(format!("bench-{w}-{run}"))

@@ -4,6 +4,7 @@
 pub mod bench;
 mod error;
 mod jobs;
+mod poll;
 pub mod redelivery;
 pub mod runner;
 mod watchdog;
@@ -87,10 +88,11 @@ fn monitor(state: &Arc<WorkerState>, queues: &Queues, round: u32) -> Monitor {
             }};
         }
         // Without an explicit strategy an idle worker only looks for new jobs at its heartbeat
-        // (seconds); poll the queue often instead, so a job starts within a fraction of a second.
+        // (seconds); poll the queue often instead, so a job starts within a fraction of a second
+        // (not apalis's `poll_with_interval`, which can lose its wakeup: see `poll`).
         monitor = match (queues.sqlite_storage(kind), queues.redis_consumer(kind, concurrency)) {
-            (Some(s), _) => register!(s.poll_with_interval(POLL_SQLITE)),
-            (None, Some(r)) => register!(r.poll_with_interval(POLL_REDIS)),
+            (Some(s), _) => register!(s.poll_with_strategy(poll::WakeEvery::new(POLL_SQLITE))),
+            (None, Some(r)) => register!(r.poll_with_strategy(poll::WakeEvery::new(POLL_REDIS))),
             (None, None) => unreachable!("a queue backend is always configured"),
         };
     }
