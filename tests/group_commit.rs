@@ -80,11 +80,9 @@ async fn one_batch_behaves_like_its_deliveries_in_arrival_order() {
             // The same commit again: the active job is returned, and the delivery linked to it.
             (delivery("d-3"), vec![pr_analysis(&sha(2), 9)]),
         ];
-        let results: Vec<_> = deliveries::record_batch(&db.conn, batch)
-            .await
-            .into_iter()
-            .map(|r| r.expect("recorded"))
-            .collect();
+        // The shared transaction itself (record_batch would hide its failure by recording
+        // each delivery alone).
+        let results = deliveries::record_all(&db.conn, batch).await.expect("one transaction");
         assert_eq!(results.len(), 5);
         let first = &results[0].as_ref().expect("new delivery")[0];
         let second = &results[1].as_ref().expect("new delivery")[0];
@@ -132,6 +130,33 @@ async fn one_batch_behaves_like_its_deliveries_in_arrival_order() {
         .await;
         assert!(again.into_iter().all(|r| r.unwrap().is_none()));
         assert_eq!(all_jobs(&db).await.len(), 2);
+
+        // Two more pushes in one batch, and another pull request: the newest push supersedes the
+        // queued job of an earlier batch and the other push of its batch; the other pull request
+        // is left alone.
+        let results = deliveries::record_all(
+            &db.conn,
+            vec![
+                (delivery("d-5"), vec![pr_analysis(&sha(5), 9)]),
+                (delivery("d-6"), vec![pr_analysis(&sha(6), 10)]),
+                (delivery("d-7"), vec![pr_analysis(&sha(7), 9)]),
+            ],
+        )
+        .await
+        .expect("one transaction");
+        let job = |i: usize| results[i].as_ref().expect("new delivery")[0].clone();
+        let mut cancelled = vec![second.job.id.clone(), job(0).job.id];
+        cancelled.sort();
+        assert_eq!(job(2).superseded, cancelled);
+        assert!(job(1).superseded.is_empty());
+        let jobs = all_jobs(&db).await;
+        let status = |id: &str| jobs.iter().find(|j| j.id == id).unwrap().clone();
+        for id in &cancelled {
+            assert_eq!(status(id).status, "cancelled");
+            assert_eq!(status(id).superseded_by.as_deref(), Some(job(2).job.id.as_str()));
+        }
+        assert_eq!(status(&job(1).job.id).status, "queued");
+        assert_eq!(status(&job(2).job.id).status, "queued");
     }
 }
 

@@ -1,5 +1,7 @@
 //! The webhook delivery log.
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -120,13 +122,74 @@ pub async fn record_batch(
     }
 }
 
-async fn record_all(db: &DatabaseConnection, batch: Vec<(NewDelivery, Vec<NewJob>)>) -> Result<Vec<Recorded>, DbError> {
+/// [`record_batch`]'s shared transaction, all or nothing: every delivery is recorded, or none.
+pub async fn record_all(
+    db: &DatabaseConnection,
+    batch: Vec<(NewDelivery, Vec<NewJob>)>,
+) -> Result<Vec<Recorded>, DbError> {
     let txn = db.begin().await?;
-    let mut out = Vec::with_capacity(batch.len());
-    for (d, j) in batch {
-        out.push(record_in(&txn, d, j).await?);
-    }
+    let out = record_many_in(&txn, batch).await?;
     txn.commit().await?;
+    Ok(out)
+}
+
+/// [`record_in`] for a whole batch in a fixed number of statements: one multi-row insert of the
+/// delivery rows (`ON CONFLICT (id) DO NOTHING`; the same id twice in the batch is a
+/// redelivery), then [`jobs::insert_many_as`] for the jobs of the deliveries that are new, then
+/// an `UPDATE` of a delivery's link only where its first job was deduplicated.
+async fn record_many_in(
+    db: &impl ConnectionTrait,
+    batch: Vec<(NewDelivery, Vec<NewJob>)>,
+) -> Result<Vec<Recorded>, DbError> {
+    // Job ids are chosen now, so each delivery row is stored linked to its first job.
+    let batch: Vec<(NewDelivery, Vec<(NewJob, String)>)> = batch
+        .into_iter()
+        .map(|(d, new_jobs)| {
+            let new_jobs: Vec<_> = new_jobs.into_iter().map(|j| (j, jobs::new_id())).collect();
+            let job_id = new_jobs.first().map(|(_, id)| id.clone()).or(d.job_id.clone());
+            (NewDelivery { job_id, ..d }, new_jobs)
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let first_in_batch: Vec<bool> = batch.iter().map(|(d, _)| seen.insert(d.id.clone())).collect();
+    let rows = batch
+        .iter()
+        .zip(&first_in_batch)
+        .filter(|(_, first)| **first)
+        .map(|((d, _), _)| active_model(d.clone()));
+    let fresh: HashSet<String> = Deliveries::insert_many(rows)
+        .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
+        .exec_with_returning_keys(db)
+        .await?
+        .into_iter()
+        .collect();
+
+    // Per delivery: `None` for a redelivery, else (its id, the job it is linked to, its job count).
+    let mut new_deliveries = Vec::with_capacity(batch.len());
+    let mut items = Vec::new();
+    for ((d, new_jobs), first) in batch.into_iter().zip(first_in_batch) {
+        if first && fresh.contains(&d.id) {
+            new_deliveries.push(Some((d.id, d.job_id, new_jobs.len())));
+            items.extend(new_jobs);
+        } else {
+            new_deliveries.push(None);
+        }
+    }
+    let mut inserted = jobs::insert_many_as(db, items, true).await?.into_iter();
+    let mut out = Vec::with_capacity(new_deliveries.len());
+    for delivery in new_deliveries {
+        let Some((id, linked, n)) = delivery else {
+            out.push(None);
+            continue;
+        };
+        let its_jobs: Vec<Inserted> = inserted.by_ref().take(n).collect();
+        if let (Some(first), Some(linked)) = (its_jobs.first(), linked)
+            && first.job.id != linked
+        {
+            set_job(db, &id, &first.job.id).await?;
+        }
+        out.push(Some(its_jobs));
+    }
     Ok(out)
 }
 

@@ -1,6 +1,8 @@
 //! The job repository. Every state change is a single conditional UPDATE, so concurrent
 //! workers, relays and reapers can race without running a job twice.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, OnConflict};
 use sea_orm::{
@@ -193,14 +195,138 @@ async fn supersede(db: &impl ConnectionTrait, coalesce_key: &str, newer: &str) -
     Ok(ids)
 }
 
-/// Inserts the row, or nothing (`None`) when an active job holds `key`.
-async fn insert_row(
+/// [`insert_in_as`] for many jobs at once, in at most three statements whatever their number:
+/// one multi-row `INSERT … ON CONFLICT DO NOTHING`, one `SELECT` of the active jobs that the
+/// skipped rows duplicate (an earlier row of the same batch included), and one `UPDATE` in which
+/// each coalescing key's newest new job supersedes the older active jobs of its key. The outcome
+/// is that of inserting them one after the other, except that an older job superseded within
+/// the batch names the batch's newest job of its key. Results are in input order. A duplicated
+/// active job that finished between the statements is an error: the caller records the batch
+/// one by one instead.
+pub(crate) async fn insert_many_as(
     db: &impl ConnectionTrait,
-    new: NewJob,
-    key: &str,
+    items: Vec<(NewJob, String)>,
     claim_push: bool,
-    id: &str,
-) -> Result<Option<Job>, sea_orm::DbErr> {
+) -> Result<Vec<Inserted>, DbError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = items.iter().map(|(new, _)| dedup_key(new)).collect();
+    let ids: Vec<String> = items.iter().map(|(_, id)| id.clone()).collect();
+    let rows = items
+        .into_iter()
+        .zip(&keys)
+        .map(|((new, id), key)| row(new, key, claim_push, &id));
+    let mut created: HashMap<String, Job> = Jobs::insert_many(rows)
+        .on_conflict(on_active_key())
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .map(|job| (job.id.clone(), job))
+        .collect();
+    let skipped: Vec<&str> = ids
+        .iter()
+        .zip(&keys)
+        .filter(|(id, _)| !created.contains_key(*id))
+        .map(|(_, key)| key.as_str())
+        .collect();
+    let mut active_by_key: HashMap<String, Job> = HashMap::new();
+    if !skipped.is_empty() {
+        for job in Jobs::find()
+            .filter(C::DedupKey.is_in(skipped))
+            .filter(active())
+            .all(db)
+            .await?
+        {
+            active_by_key.insert(job.dedup_key.clone().unwrap_or_default(), job);
+        }
+    }
+    let mut newest: BTreeMap<&str, &str> = BTreeMap::new();
+    for job in created.values() {
+        if let Some(ck) = &job.coalesce_key {
+            let id = newest.entry(ck.as_str()).or_insert(job.id.as_str());
+            *id = std::cmp::max(*id, job.id.as_str());
+        }
+    }
+    let mut superseded = supersede_many(db, &newest).await?;
+    ids.into_iter()
+        .zip(keys)
+        .map(|(id, key)| match created.remove(&id) {
+            Some(job) => Ok(Inserted {
+                job,
+                deduplicated: false,
+                superseded: superseded.remove(&id).unwrap_or_default(),
+            }),
+            None => match active_by_key.get(&key) {
+                Some(job) => Ok(Inserted {
+                    job: job.clone(),
+                    deduplicated: true,
+                    superseded: Vec::new(),
+                }),
+                None => Err(DbError::Query(sea_orm::DbErr::Custom(format!(
+                    "job key {key:?} changed state during a batch insert"
+                )))),
+            },
+        })
+        .collect()
+}
+
+/// [`supersede`] for several coalescing keys in one statement: `newest` maps each key to the
+/// job that supersedes that key's older active jobs. Returns, per superseding job, the ids it
+/// cancelled (sorted).
+async fn supersede_many(
+    db: &impl ConnectionTrait,
+    newest: &BTreeMap<&str, &str>,
+) -> Result<HashMap<String, Vec<String>>, sea_orm::DbErr> {
+    use sea_orm::{DbBackend, FromQueryResult, Statement, Value};
+    if newest.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = db.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(newest.len() * 2 + 1);
+    let mut param = |v: Value| {
+        values.push(v);
+        match backend {
+            DbBackend::Postgres => format!("${}", values.len()),
+            _ => "?".to_owned(),
+        }
+    };
+    let pairs: Vec<String> = newest
+        .iter()
+        .map(|(ck, id)| format!("({}, {})", param((*ck).into()), param((*id).into())))
+        .collect();
+    let now = Utc::now();
+    let (finished_at, updated_at) = (param(now.into()), param(now.into()));
+    // A CTE with a column list, then UPDATE … FROM: the form both Postgres and SQLite (3.33+)
+    // accept; SQLite's RETURNING may name only the updated table's columns.
+    let sql = format!(
+        "WITH v(ck, newer) AS (VALUES {pairs}) \
+         UPDATE autodevops_jobs SET status = '{cancelled}', superseded_by = v.newer, \
+         error = 'superseded by job ' || v.newer, finished_at = {finished_at}, updated_at = {updated_at} \
+         FROM v WHERE autodevops_jobs.coalesce_key = v.ck AND autodevops_jobs.id < v.newer \
+         AND autodevops_jobs.{ACTIVE_INDEX_PREDICATE} \
+         RETURNING autodevops_jobs.id, autodevops_jobs.superseded_by",
+        pairs = pairs.join(", "),
+        cancelled = JobStatus::Cancelled.as_str(),
+    );
+    #[derive(FromQueryResult)]
+    struct Cancelled {
+        id: String,
+        superseded_by: String,
+    }
+    let rows = Cancelled::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await?;
+    let mut by_newer: HashMap<String, Vec<String>> = HashMap::new();
+    for row in rows {
+        by_newer.entry(row.superseded_by).or_default().push(row.id);
+    }
+    by_newer.values_mut().for_each(|ids| ids.sort());
+    Ok(by_newer)
+}
+
+/// The row of a new job.
+fn row(new: NewJob, key: &str, claim_push: bool, id: &str) -> job::ActiveModel {
     let now = Utc::now();
     let coalesce = coalesce_key(&new);
     let (repo, path, git_ref) = match new.source {
@@ -209,7 +335,7 @@ async fn insert_row(
         JobSource::Installation => (None, None, None),
     };
     let gh = new.github;
-    let row = job::ActiveModel {
+    job::ActiveModel {
         id: Set(id.to_owned()),
         kind: Set(new.kind.as_str().to_owned()),
         queue: Set(new.queue),
@@ -240,14 +366,28 @@ async fn insert_row(
         check_run_id: Set(None),
         coalesce_key: Set(coalesce),
         superseded_by: Set(None),
-    };
-    // The index predicate as literal SQL, or Postgres's generic plan finds no matching index.
-    let on_active_key = OnConflict::column(C::DedupKey)
+    }
+}
+
+/// `ON CONFLICT` on the active-dedup index. The index predicate is literal SQL, or Postgres's
+/// generic plan finds no matching index.
+fn on_active_key() -> OnConflict {
+    OnConflict::column(C::DedupKey)
         .target_and_where(active())
         .do_nothing()
-        .to_owned();
-    match Jobs::insert(row)
-        .on_conflict(on_active_key)
+        .to_owned()
+}
+
+/// Inserts the row, or nothing (`None`) when an active job holds `key`.
+async fn insert_row(
+    db: &impl ConnectionTrait,
+    new: NewJob,
+    key: &str,
+    claim_push: bool,
+    id: &str,
+) -> Result<Option<Job>, sea_orm::DbErr> {
+    match Jobs::insert(row(new, key, claim_push, id))
+        .on_conflict(on_active_key())
         .try_insert()
         .exec_with_returning(db)
         .await
