@@ -15,6 +15,11 @@ use shared::pool_health::PoolHealth;
 use shared::queue::Queues;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of glibc's malloc: the API and workers allocate many small, short-lived
+/// objects per request and job (JSON values, SQL statements); see docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// AutoDevOps keeps repositories analysed and their CI healthy.
 ///
 /// With no REDIS_URL and no DATABASE_URL it runs embedded: a SQLite file, a SQLite-backed

@@ -126,6 +126,7 @@ async fn run_server(
     routes: fn(&mut web::ServiceConfig),
     what: &'static str,
 ) -> std::io::Result<()> {
+    let workers = state.cfg.http_workers;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -133,6 +134,7 @@ async fn run_server(
             .wrap(from_fn(observe))
             .configure(routes)
     })
+    .workers(workers)
     .disable_signals()
     .shutdown_timeout(30)
     .bind(addr)?

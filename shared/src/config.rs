@@ -66,6 +66,8 @@ pub struct Config {
     /// `None`: the embedded SQLite-backed queue (in the database file).
     pub redis_url: Option<SecretString>,
     pub bind_addr: SocketAddr,
+    /// HTTP_WORKERS: threads serving HTTP (actix workers); default one per CPU.
+    pub http_workers: usize,
     pub api_keys: Vec<ApiKey>,
     pub allow_local_paths: bool,
     pub log_format: LogFormat,
@@ -210,6 +212,8 @@ impl Config {
         let worker_concurrency = parse_or(&mut errs, &get, "WORKER_CONCURRENCY", 4usize, |v| {
             parse_ranged(v, 1, 256)
         });
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let http_workers = parse_or(&mut errs, &get, "HTTP_WORKERS", cpus, |v| parse_ranged(v, 1, 256));
         let max_attempts = parse_or(&mut errs, &get, "JOB_MAX_ATTEMPTS", 5u32, |v| parse_ranged(v, 1, 100));
         let job_timeout = parse_or(&mut errs, &get, "JOB_TIMEOUT_SECS", 600u64, |v| {
             parse_ranged(v, 1, 86_400)
@@ -311,6 +315,7 @@ impl Config {
                 database_url,
                 redis_url,
                 bind_addr,
+                http_workers,
                 api_keys,
                 allow_local_paths,
                 log_format,

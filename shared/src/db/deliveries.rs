@@ -152,17 +152,21 @@ async fn record_many_in(
         .collect();
     let mut seen = HashSet::new();
     let first_in_batch: Vec<bool> = batch.iter().map(|(d, _)| seen.insert(d.id.clone())).collect();
-    let rows = batch
+    let rows: Vec<ActiveModel> = batch
         .iter()
         .zip(&first_in_batch)
         .filter(|(_, first)| **first)
-        .map(|((d, _), _)| active_model(d.clone()));
-    let fresh: HashSet<String> = Deliveries::insert_many(rows)
-        .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
-        .exec_with_returning_keys(db)
-        .await?
-        .into_iter()
+        .map(|((d, _), _)| active_model(d.clone()))
         .collect();
+    let mut fresh = HashSet::with_capacity(rows.len());
+    for chunk in super::pow2_chunks(rows) {
+        fresh.extend(
+            Deliveries::insert_many(chunk)
+                .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
+                .exec_with_returning_keys(db)
+                .await?,
+        );
+    }
 
     // Per delivery: `None` for a redelivery, else (its id, the job it is linked to, its job count).
     let mut new_deliveries = Vec::with_capacity(batch.len());

@@ -213,17 +213,21 @@ pub(crate) async fn insert_many_as(
     }
     let keys: Vec<String> = items.iter().map(|(new, _)| dedup_key(new)).collect();
     let ids: Vec<String> = items.iter().map(|(_, id)| id.clone()).collect();
-    let rows = items
+    let rows: Vec<job::ActiveModel> = items
         .into_iter()
         .zip(&keys)
-        .map(|((new, id), key)| row(new, key, claim_push, &id));
-    let mut created: HashMap<String, Job> = Jobs::insert_many(rows)
-        .on_conflict(on_active_key())
-        .exec_with_returning(db)
-        .await?
-        .into_iter()
-        .map(|job| (job.id.clone(), job))
+        .map(|((new, id), key)| row(new, key, claim_push, &id))
         .collect();
+    let mut created: HashMap<String, Job> = HashMap::with_capacity(rows.len());
+    for chunk in super::pow2_chunks(rows) {
+        for job in Jobs::insert_many(chunk)
+            .on_conflict(on_active_key())
+            .exec_with_returning(db)
+            .await?
+        {
+            created.insert(job.id.clone(), job);
+        }
+    }
     let skipped: Vec<&str> = ids
         .iter()
         .zip(&keys)
@@ -231,9 +235,9 @@ pub(crate) async fn insert_many_as(
         .map(|(_, key)| key.as_str())
         .collect();
     let mut active_by_key: HashMap<String, Job> = HashMap::new();
-    if !skipped.is_empty() {
+    for chunk in super::pow2_chunks(skipped) {
         for job in Jobs::find()
-            .filter(C::DedupKey.is_in(skipped))
+            .filter(C::DedupKey.is_in(chunk))
             .filter(active())
             .all(db)
             .await?
@@ -248,7 +252,10 @@ pub(crate) async fn insert_many_as(
             *id = std::cmp::max(*id, job.id.as_str());
         }
     }
-    let mut superseded = supersede_many(db, &newest).await?;
+    let mut superseded: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in super::pow2_chunks(newest.into_iter().collect()) {
+        superseded.extend(supersede_many(db, &chunk).await?);
+    }
     ids.into_iter()
         .zip(keys)
         .map(|(id, key)| match created.remove(&id) {
@@ -271,12 +278,12 @@ pub(crate) async fn insert_many_as(
         .collect()
 }
 
-/// [`supersede`] for several coalescing keys in one statement: `newest` maps each key to the
-/// job that supersedes that key's older active jobs. Returns, per superseding job, the ids it
+/// [`supersede`] for several coalescing keys in one statement: `newest` pairs each key (once)
+/// with the job that supersedes that key's older active jobs. Returns, per superseding job, the ids it
 /// cancelled (sorted).
 async fn supersede_many(
     db: &impl ConnectionTrait,
-    newest: &BTreeMap<&str, &str>,
+    newest: &[(&str, &str)],
 ) -> Result<HashMap<String, Vec<String>>, sea_orm::DbErr> {
     use sea_orm::{DbBackend, FromQueryResult, Statement, Value};
     if newest.is_empty() {

@@ -93,3 +93,39 @@ fn redact_db_error(msg: &str, url: &str) -> String {
         Err(_) => msg.to_owned(),
     }
 }
+
+/// Splits `items` into runs whose lengths are powers of two, largest first (13 → 8, 4, 1). A
+/// multi-row statement then has one of a few shapes: Postgres parses and plans each new
+/// statement text, and sqlx caches a prepared statement per text and connection, so one text
+/// per batch size made Postgres plan almost every batch's statements again.
+pub(crate) fn pow2_chunks<T>(mut items: Vec<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    while !items.is_empty() {
+        let rest = items.split_off(1 << items.len().ilog2());
+        out.push(std::mem::replace(&mut items, rest));
+    }
+    out
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::pow2_chunks;
+
+    #[test]
+    fn runs_are_powers_of_two_in_order() {
+        let lens = |n: usize| {
+            pow2_chunks((0..n).collect::<Vec<_>>())
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(lens(0), Vec::<usize>::new());
+        assert_eq!(lens(1), [1]);
+        assert_eq!(lens(13), [8, 4, 1]);
+        assert_eq!(lens(64), [64]);
+        assert_eq!(
+            pow2_chunks((0..7).collect()),
+            vec![vec![0, 1, 2, 3], vec![4, 5], vec![6]]
+        );
+    }
+}
