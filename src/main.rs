@@ -66,15 +66,43 @@ enum BenchWhat {
     /// No-op jobs through the Redis queue layer: enqueue N in bulk, drain them, print one JSON
     /// line (needs REDIS_URL).
     Queue {
-        #[arg(long, default_value_t = 20_000)]
-        jobs: u64,
-        /// Jobs in flight per worker.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-        /// apalis workers draining the queue in this process.
+        #[command(flatten)]
+        shape: BenchShape,
+        /// Processes draining the queue: 1 drains in this process, more start that many
+        /// child processes of this binary on the same queue.
         #[arg(long, default_value_t = 1)]
-        workers: usize,
+        processes: usize,
     },
+    /// One child of `bench queue --processes P`: drains the given queue with its siblings.
+    #[command(hide = true)]
+    QueueDrain {
+        #[arg(long)]
+        queue: String,
+        #[command(flatten)]
+        shape: BenchShape,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchShape {
+    #[arg(long, default_value_t = 20_000)]
+    jobs: u64,
+    /// Jobs in flight per worker.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// apalis workers draining the queue in each process.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+}
+
+impl From<BenchShape> for worker::bench::Shape {
+    fn from(s: BenchShape) -> Self {
+        Self {
+            jobs: s.jobs,
+            concurrency: s.concurrency,
+            workers: s.workers,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,19 +184,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, cfg: Config, setup: ModelSetup) -> anyhow::Result<()> {
-    if let Command::Bench {
-        what: BenchWhat::Queue {
-            jobs,
-            concurrency,
-            workers,
-        },
-    } = command
-    {
+    if let Command::Bench { what } = command {
         let url = cfg.redis_url().context("bench queue needs REDIS_URL")?;
-        let report = worker::bench::queue(url, jobs, concurrency, workers)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        println!("{}", serde_json::to_string(&report)?);
+        match what {
+            BenchWhat::Queue { shape, processes } => {
+                let report = worker::bench::queue(url, &cfg.queue_prefix, shape.into(), processes).await?;
+                println!("{}", serde_json::to_string(&report)?);
+            }
+            BenchWhat::QueueDrain { queue, shape } => worker::bench::drain_process(url, &queue, shape.into()).await?,
+        }
         return Ok(());
     }
     let db = Db::connect(&cfg.database_url).await.context("database")?;
