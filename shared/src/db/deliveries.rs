@@ -133,7 +133,7 @@ pub async fn record_all(
     Ok(out)
 }
 
-/// [`record_in`] for a whole batch in a fixed number of statements: one multi-row insert of the
+/// [`record_in`] for a whole batch with multi-row statements: an insert of the
 /// delivery rows (`ON CONFLICT (id) DO NOTHING`; the same id twice in the batch is a
 /// redelivery), then [`jobs::insert_many_as`] for the jobs of the deliveries that are new, then
 /// an `UPDATE` of a delivery's link only where its first job was deduplicated.

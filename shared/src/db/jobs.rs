@@ -195,10 +195,10 @@ async fn supersede(db: &impl ConnectionTrait, coalesce_key: &str, newer: &str) -
     Ok(ids)
 }
 
-/// [`insert_in_as`] for many jobs at once, in at most three statements whatever their number:
-/// one multi-row `INSERT … ON CONFLICT DO NOTHING`, one `SELECT` of the active jobs that the
-/// skipped rows duplicate (an earlier row of the same batch included), and one `UPDATE` in which
-/// each coalescing key's newest new job supersedes the older active jobs of its key. The outcome
+/// [`insert_in_as`] for many jobs at once: multi-row `INSERT … ON CONFLICT DO NOTHING`s, a
+/// `SELECT` of the active jobs that the skipped rows duplicate (an earlier row of the same
+/// batch included), and per coalescing key one `UPDATE` in which the key's newest new job
+/// supersedes the older active jobs of its key. The outcome
 /// is that of inserting them one after the other, except that an older job superseded within
 /// the batch names the batch's newest job of its key. Results are in input order. A duplicated
 /// active job that finished between the statements is an error: the caller records the batch
@@ -252,9 +252,12 @@ pub(crate) async fn insert_many_as(
             *id = std::cmp::max(*id, job.id.as_str());
         }
     }
+    // One statement per key: as a single set-based UPDATE, Postgres's generic plan under a
+    // young table's statistics scanned every active job on each batch; one key's equality
+    // always uses the partial index.
     let mut superseded: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in super::pow2_chunks(newest.into_iter().collect()) {
-        superseded.extend(supersede_many(db, &chunk).await?);
+    for (ck, newer) in newest {
+        superseded.insert(newer.to_owned(), supersede(db, ck, newer).await?);
     }
     ids.into_iter()
         .zip(keys)
@@ -276,60 +279,6 @@ pub(crate) async fn insert_many_as(
             },
         })
         .collect()
-}
-
-/// [`supersede`] for several coalescing keys in one statement: `newest` pairs each key (once)
-/// with the job that supersedes that key's older active jobs. Returns, per superseding job, the ids it
-/// cancelled (sorted).
-async fn supersede_many(
-    db: &impl ConnectionTrait,
-    newest: &[(&str, &str)],
-) -> Result<HashMap<String, Vec<String>>, sea_orm::DbErr> {
-    use sea_orm::{DbBackend, FromQueryResult, Statement, Value};
-    if newest.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let backend = db.get_database_backend();
-    let mut values: Vec<Value> = Vec::with_capacity(newest.len() * 2 + 1);
-    let mut param = |v: Value| {
-        values.push(v);
-        match backend {
-            DbBackend::Postgres => format!("${}", values.len()),
-            _ => "?".to_owned(),
-        }
-    };
-    let pairs: Vec<String> = newest
-        .iter()
-        .map(|(ck, id)| format!("({}, {})", param((*ck).into()), param((*id).into())))
-        .collect();
-    let now = Utc::now();
-    let (finished_at, updated_at) = (param(now.into()), param(now.into()));
-    // A CTE with a column list, then UPDATE … FROM: the form both Postgres and SQLite (3.33+)
-    // accept; SQLite's RETURNING may name only the updated table's columns.
-    let sql = format!(
-        "WITH v(ck, newer) AS (VALUES {pairs}) \
-         UPDATE autodevops_jobs SET status = '{cancelled}', superseded_by = v.newer, \
-         error = 'superseded by job ' || v.newer, finished_at = {finished_at}, updated_at = {updated_at} \
-         FROM v WHERE autodevops_jobs.coalesce_key = v.ck AND autodevops_jobs.id < v.newer \
-         AND autodevops_jobs.{ACTIVE_INDEX_PREDICATE} \
-         RETURNING autodevops_jobs.id, autodevops_jobs.superseded_by",
-        pairs = pairs.join(", "),
-        cancelled = JobStatus::Cancelled.as_str(),
-    );
-    #[derive(FromQueryResult)]
-    struct Cancelled {
-        id: String,
-        superseded_by: String,
-    }
-    let rows = Cancelled::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
-        .all(db)
-        .await?;
-    let mut by_newer: HashMap<String, Vec<String>> = HashMap::new();
-    for row in rows {
-        by_newer.entry(row.superseded_by).or_default().push(row.id);
-    }
-    by_newer.values_mut().for_each(|ids| ids.sort());
-    Ok(by_newer)
 }
 
 /// The row of a new job.
