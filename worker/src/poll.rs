@@ -63,22 +63,45 @@ mod tests {
         }
     }
 
+    /// Polls `strategy` with a waker that counts its wakeups.
+    struct Driver<S> {
+        wakeups: Arc<CountingWaker>,
+        waker: Waker,
+        strategy: S,
+    }
+
+    impl<S: PollStrategy> Driver<S> {
+        fn new(strategy: S) -> Self {
+            let wakeups = Arc::new(CountingWaker(AtomicUsize::new(0)));
+            let waker = Waker::from(wakeups.clone());
+            Self {
+                wakeups,
+                waker,
+                strategy,
+            }
+        }
+
+        fn poll(&mut self) -> Poll<Option<()>> {
+            let mut cx = Context::from_waker(&self.waker);
+            self.strategy.poll_drive(&mut cx, &PollSnapshot::default())
+        }
+
+        fn wakeups(&self) -> usize {
+            self.wakeups.0.load(Ordering::SeqCst)
+        }
+    }
+
     /// The apalis contract broken by `IntervalStrategy`: after a tick, nobody polls the strategy
     /// again (the fetch completed in the same poll and the worker parked), and the worker must
     /// still be woken one period later.
     #[tokio::test(start_paused = true)]
     async fn a_tick_leaves_the_next_one_armed() {
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut strategy = WakeEvery::new(Duration::from_millis(250));
-        let snapshot = PollSnapshot::default();
-
-        assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
+        let mut d = Driver::new(WakeEvery::new(Duration::from_millis(250)));
+        assert!(d.poll().is_pending());
         for n in 1..=5 {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            assert_eq!(counter.0.load(Ordering::SeqCst), n, "tick {n} woke the worker");
-            assert!(strategy.poll_drive(&mut cx, &snapshot).is_ready());
+            assert_eq!(d.wakeups(), n, "tick {n} woke the worker");
+            assert!(d.poll().is_ready());
         }
     }
 
@@ -86,30 +109,21 @@ mod tests {
     /// wakes the worker again. If this starts failing, apalis has fixed it upstream.
     #[tokio::test]
     async fn apalis_interval_strategy_loses_its_wakeup_after_a_tick() {
-        use apalis::prelude::IntervalStrategy;
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut strategy = IntervalStrategy::new(Duration::from_millis(20));
-        let snapshot = PollSnapshot::default();
-        assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
+        let mut d = Driver::new(apalis::prelude::IntervalStrategy::new(Duration::from_millis(20)));
+        assert!(d.poll().is_pending());
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
-        assert!(strategy.poll_drive(&mut cx, &snapshot).is_ready());
+        assert_eq!(d.wakeups(), 1);
+        assert!(d.poll().is_ready());
         tokio::time::sleep(Duration::from_millis(200)).await; // ten periods
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "no wakeup after the tick");
+        assert_eq!(d.wakeups(), 1, "no wakeup after the tick");
     }
 
     #[tokio::test(start_paused = true)]
     async fn no_tick_before_the_period() {
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut strategy = WakeEvery::new(Duration::from_secs(1));
-        let snapshot = PollSnapshot::default();
-        assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
+        let mut d = Driver::new(WakeEvery::new(Duration::from_secs(1)));
+        assert!(d.poll().is_pending());
         tokio::time::sleep(Duration::from_millis(900)).await;
-        assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        assert!(d.poll().is_pending());
+        assert_eq!(d.wakeups(), 0);
     }
 }
