@@ -164,7 +164,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    shared::telemetry::init_tracing(cfg.log_format);
+    // Held until main returns: dropping it flushes the log lines still queued.
+    let _log_writer = shared::telemetry::init_tracing(cfg.log_format);
     let _sentry = shared::telemetry::init_sentry(&cfg);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -8,16 +8,21 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 /// Installs the global tracing subscriber. RUST_LOG filters (default `info`).
-pub fn init_tracing(format: LogFormat) {
+pub fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,apalis=warn,apalis_core=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // Lines are written to stderr by a logging thread, not by the thread handling a request or
+    // job (a slow log collector must not slow the API). Not lossy: with 128k lines waiting the
+    // callers wait rather than drop lines. The guard flushes what is left when dropped.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
+    guard
 }
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
