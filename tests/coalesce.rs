@@ -4,8 +4,10 @@
 
 mod common;
 
+use common::records::{delivery, sha};
+
 use serde_json::json;
-use shared::db::deliveries::{self, NewDelivery};
+use shared::db::deliveries;
 use shared::db::jobs::{self, NewJob};
 use shared::db::{Db, job::Model as Job};
 use shared::domain::{GithubTarget, JobKind, JobSource, RepoName};
@@ -28,10 +30,6 @@ fn pr_analysis(sha: &str, pr: Option<i64>, git_ref: &str) -> NewJob {
             delivery_id: None,
         }),
     }
-}
-
-fn sha(i: usize) -> String {
-    format!("{i:040x}")
 }
 
 async fn job(db: &Db, id: &str) -> Job {
@@ -120,19 +118,6 @@ async fn the_same_commit_twice_is_one_job_and_a_running_job_is_superseded_too() 
         .unwrap();
         assert!(!finished, "a superseded run cannot record a result");
         assert_eq!(job(&db, &a.job.id).await.status, "cancelled");
-    }
-}
-
-fn delivery(id: &str) -> NewDelivery {
-    NewDelivery {
-        id: id.into(),
-        event: "pull_request".into(),
-        action: Some("synchronize".into()),
-        installation_id: Some(2311213),
-        repo: Some("octo-org/public-repo".into()),
-        outcome: "accepted",
-        reason: None,
-        job_id: None,
     }
 }
 

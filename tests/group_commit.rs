@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::records::{delivery, sha};
+
 use migration::{Migrator, MigratorTrait};
 use serde_json::json;
 use shared::config::DatabaseUrl;
@@ -30,23 +32,6 @@ fn pr_analysis(sha: &str, pr: i64) -> NewJob {
             trigger: json!({ "type": "pull_request" }),
             delivery_id: None,
         }),
-    }
-}
-
-fn sha(i: usize) -> String {
-    format!("{i:040x}")
-}
-
-fn delivery(id: &str) -> NewDelivery {
-    NewDelivery {
-        id: id.into(),
-        event: "pull_request".into(),
-        action: Some("synchronize".into()),
-        installation_id: Some(2311213),
-        repo: Some("octo-org/public-repo".into()),
-        outcome: "accepted",
-        reason: None,
-        job_id: None,
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_github;
+pub mod records;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
