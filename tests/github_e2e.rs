@@ -680,10 +680,7 @@ async fn the_ci_pull_request_carries_the_models_notes_on_the_workflow() {
     // A new commit while the provider fails: the same deterministic workflow, no model notes,
     // the fallback recorded.
     server.reset().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "overloaded"}})))
-        .mount(&server)
-        .await;
+    common::mount_overloaded_provider(&server).await;
     let mut files = FILES.to_vec();
     files.push(("docs/notes.md", "more docs\n"));
     s.fake.commit(REPO, "main", &files);

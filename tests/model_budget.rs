@@ -195,10 +195,8 @@ async fn a_spent_budget_falls_back_offline_and_rest_answers_429() {
     ])
     .await;
     let (server, work, repo) = (&b.server, &b.work, &b.repo);
-    let mut acme = b.api.clone();
-    acme.key = Some(acme_key.to_owned());
-    let mut tight = acme.clone();
-    tight.key = Some(tight_key.to_owned());
+    let acme = b.api.with_key(acme_key);
+    let tight = b.api.with_key(tight_key);
 
     let id = tight.submit("analysis", repo.path()).await;
     let job = tight.wait_done(&id, Duration::from_secs(60)).await;
@@ -265,8 +263,7 @@ async fn with_defer_a_spent_budget_makes_the_job_wait_for_the_reset() {
     ])
     .await;
     let (server, work, repo) = (&b.server, &b.work, &b.repo);
-    let mut api = b.api.clone();
-    api.key = Some(key.to_owned());
+    let api = b.api.with_key(key);
     let id = api.submit("analysis", repo.path()).await;
     let job = common::wait_for_job(&api, "retrying", Duration::from_secs(30), |j| j["id"] == id.as_str()).await;
     assert_eq!(job["attempts"], 0, "a deferral is not a failed attempt: {job}");
@@ -358,8 +355,8 @@ async fn two_workers_sharing_redis_never_exceed_a_tenants_budget() {
         ("WORKER_CONCURRENCY", "4".to_owned()),
         ("TENANT_DAILY_TOKENS", BUDGET.to_string()),
     ]);
-    let (_api_proc, mut api) = common::start_api_only(work.path(), &env, port).await;
-    api.key = Some(key.to_owned());
+    let (_api_proc, api) = common::start_api_only(work.path(), &env, port).await;
+    let api = api.with_key(key);
     let _workers = [
         Proc::spawn(work.path(), &["worker"], &env),
         Proc::spawn(work.path(), &["worker"], &env),

@@ -98,10 +98,7 @@ async fn a_model_reviews_the_repository_and_never_sees_its_secrets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_model_falls_back_to_the_offline_analyser() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "overloaded"}})))
-        .mount(&server)
-        .await;
+    common::mount_overloaded_provider(&server).await;
     let work = tempfile::tempdir().unwrap();
     let repo = tempfile::tempdir().unwrap();
     fixture_repo(repo.path());
@@ -167,10 +164,7 @@ async fn the_workers_ready_shows_breakers_opening_half_opening_and_closing() {
     let database_url = common::fresh_postgres().await;
     let prefix = common::fresh_redis_prefix().await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "overloaded"}})))
-        .mount(&server)
-        .await;
+    common::mount_overloaded_provider(&server).await;
     let work = tempfile::tempdir().unwrap();
     let repos_dir = tempfile::tempdir().unwrap();
     let repos = fixture_repos(repos_dir.path(), 3);

@@ -167,6 +167,14 @@ impl Api {
         }
     }
 
+    /// The same API, calling with `key` (a tenant's API key).
+    pub fn with_key(&self, key: &str) -> Api {
+        Api {
+            key: Some(key.to_owned()),
+            ..self.clone()
+        }
+    }
+
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self
             .http
@@ -524,4 +532,12 @@ pub async fn migrated_databases() -> Vec<(Option<tempfile::TempDir>, shared::db:
         out.push((dir, db));
     }
     out
+}
+
+/// Every model provider request to `server` fails with 503 "overloaded" (a provider outage).
+pub async fn mount_overloaded_provider(server: &wiremock::MockServer) {
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "overloaded"}})))
+        .mount(server)
+        .await;
 }
