@@ -134,6 +134,18 @@ async fn webhooks_are_verified_recorded_once_and_routed() {
     let broken = b"{\"zen\": ".to_vec();
     let (status, _) = signed(&api, "ping", "d-5", "new-secret-5678", broken).await;
     assert_eq!(status, 400);
+    // A field of the wrong type stops the typed read early: the rest is still checked.
+    let broken = br#"{"action": 5, "zen": "#.to_vec();
+    let (status, resp) = signed(&api, "push", "d-5", "new-secret-5678", broken).await;
+    assert_eq!(status, 400, "{resp}");
+    // JSON of another shape is recorded and ignored as malformed.
+    let odd = br#"{"action": 5, "repository": "not an object"}"#.to_vec();
+    let (status, resp) = signed(&api, "push", "d-7", "new-secret-5678", odd).await;
+    assert_eq!((status, resp["outcome"].as_str()), (202, Some("ignored")), "{resp}");
+    assert!(
+        resp["reason"].as_str().unwrap().contains("malformed push payload"),
+        "{resp}"
+    );
     let huge = vec![b' '; 26 * 1024 * 1024];
     let (status, resp) = signed(&api, "ping", "d-6", "new-secret-5678", huge).await;
     assert_eq!(

@@ -232,6 +232,9 @@ fn every_fixture_routes_as_expected() {
 
     for (key, event, payload) in &all {
         let got = route(event, payload, &policy);
+        // The webhook handler routes the raw body: the same decision.
+        let raw = serde_json::to_vec(payload).unwrap();
+        assert_eq!(route(event, &raw[..], &policy), got, "{key}: routed from bytes");
         match (&table[key.as_str()], &got) {
             (Expect::NoJobs, Route::Accept { jobs, reply }) => {
                 assert!(jobs.is_empty() && reply.is_none(), "{key}: {got:?}");

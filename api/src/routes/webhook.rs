@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use shared::db::deliveries::NewDelivery;
 use shared::db::jobs::NewJob;
 use shared::domain::{GithubTarget, JobKind, JobSource};
-use shared::webhook::{JobIntent, ReplyTarget, Route};
+use shared::webhook::{Envelope, JobIntent, Payload, ReplyTarget, Route};
 use tracing::Instrument;
 
 use crate::AppState;
@@ -70,18 +70,15 @@ async fn handle(
             "the X-GitHub-Delivery header is required (a GUID)",
         ));
     }
-    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-        message: format!("body is not valid JSON: {e}"),
-        field: None,
-    })?;
+    let envelope = envelope(&body)?;
     metrics::counter!("autodevops_webhooks_received_total", "event" => event.clone()).increment(1);
 
-    let routed = route(&state, &event, &value);
+    let routed = route(&state, &event, &body[..]);
     let (outcome, reason) = (routed.outcome(), routed.reason().map(str::to_owned));
     let new_jobs = match routed {
         Route::Accept { jobs, reply } => {
             let mut new_jobs: Vec<NewJob> = jobs.into_iter().map(|i| new_job(&state, i, &delivery)).collect();
-            if let (Some(body), Some(target)) = (reply, shared::webhook::reply_target(&value)) {
+            if let (Some(body), Some(target)) = (reply, shared::webhook::reply_target(&body[..])) {
                 new_jobs.push(reply_job(&state, target, body, &delivery));
             }
             new_jobs
@@ -94,9 +91,9 @@ async fn handle(
             NewDelivery {
                 id: delivery.clone(),
                 event: event.clone(),
-                action: value["action"].as_str().map(str::to_owned),
-                installation_id: value["installation"]["id"].as_i64(),
-                repo: value["repository"]["full_name"].as_str().map(str::to_owned),
+                action: envelope.action,
+                installation_id: envelope.installation.map(|i| i.id),
+                repo: envelope.repository.map(|r| r.full_name),
                 outcome,
                 reason: reason.clone(),
                 job_id: None,
@@ -122,9 +119,28 @@ async fn handle(
     Ok(HttpResponse::Accepted().json(body))
 }
 
+/// The fields every delivery is recorded with. Reading them checks the whole body is JSON
+/// (400 if not); JSON of another shape is recorded without them, and routing ignores it as
+/// malformed.
+fn envelope(body: &[u8]) -> Result<Envelope, ApiError> {
+    let invalid = |e: serde_json::Error| ApiError::BadRequest {
+        message: format!("body is not valid JSON: {e}"),
+        field: None,
+    };
+    match body.read::<Envelope>() {
+        Ok(envelope) => Ok(envelope),
+        // Reading stopped at a field of another type: the rest must still be JSON.
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            body.read::<serde::de::IgnoredAny>().map_err(invalid)?;
+            Ok(Envelope::default())
+        }
+        Err(e) => Err(invalid(e)),
+    }
+}
+
 /// What a delivery leads to. Without the GitHub App configuration the workers cannot act on
 /// repositories: such events are recorded and ignored with that reason.
-fn route(state: &AppState, event: &str, payload: &Value) -> Route {
+fn route(state: &AppState, event: &str, payload: &[u8]) -> Route {
     const NO_APP: &str = "repository jobs need the GitHub App configuration (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)";
     let routed = shared::webhook::route(event, payload, &state.cfg.routing);
     match routed {

@@ -9,6 +9,7 @@ pub mod repo_config;
 pub mod route;
 
 pub use command::Command;
+pub use payload::{Envelope, Payload};
 pub use policy::{RepoPattern, RoutingPolicy};
 pub use repo_config::{ConfigProblem, RepoConfig};
 pub use route::{JobIntent, ReplyTarget, Route, Trigger, reply_target, route};

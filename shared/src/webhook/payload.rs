@@ -1,7 +1,27 @@
 //! The parts of GitHub webhook payloads that routing reads. Unknown fields are ignored.
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::Value;
+
+/// A delivery's JSON, read into the typed parts routing needs. The webhook handler hands the
+/// raw body (`[u8]`): each part is read straight from the bytes, skipping the rest, with no
+/// tree of the whole payload built. Tests hand a [`Value`].
+pub trait Payload {
+    fn read<T: DeserializeOwned>(&self) -> serde_json::Result<T>;
+}
+
+impl Payload for [u8] {
+    fn read<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_slice(self)
+    }
+}
+
+impl Payload for Value {
+    fn read<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        T::deserialize(self)
+    }
+}
 
 /// A user, bot or organisation (`sender`, `comment.user`).
 #[derive(Debug, Deserialize)]
@@ -30,7 +50,7 @@ pub struct Repository {
 }
 
 /// Fields every event may carry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct Envelope {
     #[serde(default)]
     pub action: Option<String>,

@@ -3,11 +3,10 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 pub use super::command::Command;
 use super::command::{self, HELP, Parsed};
-use super::payload::{CheckRunEvent, Envelope, IssueCommentEvent, PullRequestEvent, PushEvent, Repository};
+use super::payload::{CheckRunEvent, Envelope, IssueCommentEvent, Payload, PullRequestEvent, PushEvent, Repository};
 pub use super::policy::RoutingPolicy;
 use crate::domain::{JobKind, RepoName};
 
@@ -101,7 +100,7 @@ const INSTALLATION_ACTIONS: [&str; 5] = ["created", "deleted", "suspend", "unsus
 const WRITE_ASSOCIATIONS: [&str; 3] = ["OWNER", "MEMBER", "COLLABORATOR"];
 
 /// Decides what a delivery of `event` (the X-GitHub-Event header) leads to.
-pub fn route(event: &str, payload: &Value, policy: &RoutingPolicy) -> Route {
+pub fn route<P: Payload + ?Sized>(event: &str, payload: &P, policy: &RoutingPolicy) -> Route {
     const HANDLED: [&str; 7] = [
         "ping",
         "installation",
@@ -151,9 +150,9 @@ pub fn route(event: &str, payload: &Value, policy: &RoutingPolicy) -> Route {
 }
 
 /// Where to post the reply of a comment command (`issue_comment` deliveries only).
-pub fn reply_target(payload: &Value) -> Option<ReplyTarget> {
-    let env = Envelope::deserialize(payload).ok()?;
-    let comment = IssueCommentEvent::deserialize(payload).ok()?;
+pub fn reply_target<P: Payload + ?Sized>(payload: &P) -> Option<ReplyTarget> {
+    let env: Envelope = payload.read().ok()?;
+    let comment: IssueCommentEvent = payload.read().ok()?;
     Some(ReplyTarget {
         installation_id: env.installation?.id,
         repo: RepoName::try_from(env.repository?.full_name).ok()?,
@@ -161,8 +160,10 @@ pub fn reply_target(payload: &Value) -> Option<ReplyTarget> {
     })
 }
 
-fn parse<T: DeserializeOwned>(event: &str, payload: &Value) -> Result<T, Route> {
-    T::deserialize(payload).map_err(|e| Route::ignore(format!("malformed {event} payload: {e}")))
+fn parse<T: DeserializeOwned, P: Payload + ?Sized>(event: &str, payload: &P) -> Result<T, Route> {
+    payload
+        .read()
+        .map_err(|e| Route::ignore(format!("malformed {event} payload: {e}")))
 }
 
 /// `installation` / `installation_repositories`: one installation-wide sync. Not filtered by
@@ -254,7 +255,7 @@ impl Ctx<'_> {
     }
 }
 
-fn push(ctx: &Ctx<'_>, payload: &Value) -> Route {
+fn push<P: Payload + ?Sized>(ctx: &Ctx<'_>, payload: &P) -> Route {
     let push: PushEvent = match parse("push", payload) {
         Ok(p) => p,
         Err(ignored) => return ignored,
@@ -284,7 +285,7 @@ fn push(ctx: &Ctx<'_>, payload: &Value) -> Route {
     )
 }
 
-fn pull_request(ctx: &Ctx<'_>, payload: &Value, action: &str) -> Route {
+fn pull_request<P: Payload + ?Sized>(ctx: &Ctx<'_>, payload: &P, action: &str) -> Route {
     if !PR_ACTIONS.contains(&action) {
         return Route::ignore(format!("pull_request action {action:?} does not trigger an analysis"));
     }
@@ -308,7 +309,7 @@ fn pull_request(ctx: &Ctx<'_>, payload: &Value, action: &str) -> Route {
     )
 }
 
-fn issue_comment(ctx: &Ctx<'_>, payload: &Value, action: &str) -> Route {
+fn issue_comment<P: Payload + ?Sized>(ctx: &Ctx<'_>, payload: &P, action: &str) -> Route {
     if action != "created" {
         return Route::ignore(format!("comment {action}: only new comments are read for commands"));
     }
@@ -370,7 +371,7 @@ fn issue_comment(ctx: &Ctx<'_>, payload: &Value, action: &str) -> Route {
     }
 }
 
-fn check_run(ctx: &Ctx<'_>, payload: &Value, action: &str) -> Route {
+fn check_run<P: Payload + ?Sized>(ctx: &Ctx<'_>, payload: &P, action: &str) -> Route {
     if action != "rerequested" {
         return Route::ignore(format!("check_run action {action:?} does not trigger an analysis"));
     }
@@ -401,7 +402,7 @@ fn check_run(ctx: &Ctx<'_>, payload: &Value, action: &str) -> Route {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
