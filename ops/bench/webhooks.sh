@@ -96,7 +96,7 @@ cleanup() {
         redis-cli -u "$REDIS_URL" --scan --pattern "${prefix}*" 2>/dev/null |
             xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || true
     fi
-    rm -rf "$work"
+    if [[ $keep == 0 ]]; then rm -rf "$work"; else echo "webhooks.sh: kept $work"; fi
 }
 trap cleanup EXIT
 
