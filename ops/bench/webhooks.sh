@@ -19,7 +19,8 @@ Usage: ops/bench/webhooks.sh [options]
   --only WHICH        autodevops | probot (default: both, Probot first)
   --bin PATH          the autodevops binary (default: $CARGO_TARGET_DIR/release/autodevops,
                       else target/release/autodevops); build it with `cargo build --release`
-  --keep              keep the benchmark database and Redis keys (default: dropped at the end)
+  --keep              keep the benchmark database, Redis keys and the work dir with the
+                      servers' logs (default: all removed at the end)
 
 Each delivery is GitHub's published push example (tests/fixtures/webhooks/push/) pointed at
 installation 4242, a push to the repository's default branch with its own head SHA and its
