@@ -70,10 +70,9 @@ async fn handle(
             "the X-GitHub-Delivery header is required (a GUID)",
         ));
     }
-    let envelope = envelope(&body)?;
+    let (envelope, routed) = read_and_route(&state, &event, &body)?;
     metrics::counter!("autodevops_webhooks_received_total", "event" => event.clone()).increment(1);
 
-    let routed = route(&state, &event, &body[..]);
     let (outcome, reason) = (routed.outcome(), routed.reason().map(str::to_owned));
     let new_jobs = match routed {
         Route::Accept { jobs, reply } => {
@@ -119,38 +118,38 @@ async fn handle(
     Ok(HttpResponse::Accepted().json(body))
 }
 
-/// The fields every delivery is recorded with. Reading them checks the whole body is JSON
-/// (400 if not); JSON of another shape is recorded without them, and routing ignores it as
-/// malformed.
-fn envelope(body: &[u8]) -> Result<Envelope, ApiError> {
+/// Reads the fields every delivery is recorded with, then routes the delivery. Reading them
+/// checks the whole body is JSON (400 if not); JSON of another shape is recorded without
+/// them, and routing ignores it as malformed. Without the GitHub App configuration the
+/// workers cannot act on repositories: such events are recorded and ignored with that reason.
+fn read_and_route(state: &AppState, event: &str, body: &[u8]) -> Result<(Envelope, Route), ApiError> {
+    const NO_APP: &str = "repository jobs need the GitHub App configuration (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)";
     let invalid = |e: serde_json::Error| ApiError::BadRequest {
         message: format!("body is not valid JSON: {e}"),
         field: None,
     };
-    match body.read::<Envelope>() {
-        Ok(envelope) => Ok(envelope),
+    let policy = &state.cfg.routing;
+    let (envelope, routed) = match body.read::<Envelope>() {
+        Ok(envelope) => {
+            let routed = shared::webhook::route_read(event, &envelope, body, policy);
+            (envelope, routed)
+        }
         // Reading stopped at a field of another type: the rest must still be JSON.
         Err(e) if e.classify() == serde_json::error::Category::Data => {
             body.read::<serde::de::IgnoredAny>().map_err(invalid)?;
-            Ok(Envelope::default())
+            (Envelope::default(), shared::webhook::route(event, body, policy))
         }
-        Err(e) => Err(invalid(e)),
-    }
-}
-
-/// What a delivery leads to. Without the GitHub App configuration the workers cannot act on
-/// repositories: such events are recorded and ignored with that reason.
-fn route(state: &AppState, event: &str, payload: &[u8]) -> Route {
-    const NO_APP: &str = "repository jobs need the GitHub App configuration (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)";
-    let routed = shared::webhook::route(event, payload, &state.cfg.routing);
-    match routed {
+        Err(e) => return Err(invalid(e)),
+    };
+    let routed = match routed {
         Route::Accept { ref jobs, ref reply }
             if state.cfg.github.is_none() && (!jobs.is_empty() || reply.is_some()) =>
         {
             Route::Ignore { reason: NO_APP.into() }
         }
         other => other,
-    }
+    };
+    Ok((envelope, routed))
 }
 
 /// The tenant of a GitHub installation's jobs.

@@ -12,4 +12,4 @@ pub use command::Command;
 pub use payload::{Envelope, Payload};
 pub use policy::{RepoPattern, RoutingPolicy};
 pub use repo_config::{ConfigProblem, RepoConfig};
-pub use route::{JobIntent, ReplyTarget, Route, Trigger, reply_target, route};
+pub use route::{JobIntent, ReplyTarget, Route, Trigger, reply_target, route, route_read};

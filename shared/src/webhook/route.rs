@@ -101,6 +101,53 @@ const WRITE_ASSOCIATIONS: [&str; 3] = ["OWNER", "MEMBER", "COLLABORATOR"];
 
 /// Decides what a delivery of `event` (the X-GitHub-Event header) leads to.
 pub fn route<P: Payload + ?Sized>(event: &str, payload: &P, policy: &RoutingPolicy) -> Route {
+    if !handled(event) {
+        return unhandled(event);
+    }
+    match parse(event, payload) {
+        Ok(env) => route_read(event, &env, payload, policy),
+        Err(ignored) => ignored,
+    }
+}
+
+/// [`route`] for a caller that has read the payload's [`Envelope`] already.
+pub fn route_read<P: Payload + ?Sized>(event: &str, env: &Envelope, payload: &P, policy: &RoutingPolicy) -> Route {
+    if !handled(event) {
+        return unhandled(event);
+    }
+    let action = env.action.as_deref().unwrap_or("");
+    match event {
+        "ping" => Route::jobs(Vec::new()),
+        "installation" => installation_wide(event, env, INSTALLATION_ACTIONS.contains(&action), || {
+            Trigger::Installation {
+                action: action.to_owned(),
+            }
+        }),
+        "installation_repositories" => installation_wide(event, env, matches!(action, "added" | "removed"), || {
+            Trigger::InstallationRepositories
+        }),
+        "push" | "pull_request" | "issue_comment" | "check_run" => {
+            let repo = match repository_checks(env, policy) {
+                Ok(repo) => repo,
+                Err(ignored) => return ignored,
+            };
+            let ctx = Ctx { env, repo, policy };
+            match event {
+                "push" => push(&ctx, payload),
+                "pull_request" => pull_request(&ctx, payload, action),
+                "issue_comment" => issue_comment(&ctx, payload, action),
+                _ => check_run(&ctx, payload, action),
+            }
+        }
+        other => unhandled(other),
+    }
+}
+
+fn unhandled(event: &str) -> Route {
+    Route::ignore(format!("event {event:?} is not handled"))
+}
+
+fn handled(event: &str) -> bool {
     const HANDLED: [&str; 7] = [
         "ping",
         "installation",
@@ -110,43 +157,7 @@ pub fn route<P: Payload + ?Sized>(event: &str, payload: &P, policy: &RoutingPoli
         "issue_comment",
         "check_run",
     ];
-    if !HANDLED.contains(&event) {
-        return Route::ignore(format!("event {event:?} is not handled"));
-    }
-    let env: Envelope = match parse(event, payload) {
-        Ok(env) => env,
-        Err(ignored) => return ignored,
-    };
-    let action = env.action.as_deref().unwrap_or("");
-    match event {
-        "ping" => Route::jobs(Vec::new()),
-        "installation" => installation_wide(event, &env, INSTALLATION_ACTIONS.contains(&action), || {
-            Trigger::Installation {
-                action: action.to_owned(),
-            }
-        }),
-        "installation_repositories" => installation_wide(event, &env, matches!(action, "added" | "removed"), || {
-            Trigger::InstallationRepositories
-        }),
-        "push" | "pull_request" | "issue_comment" | "check_run" => {
-            let repo = match repository_checks(&env, policy) {
-                Ok(repo) => repo,
-                Err(ignored) => return ignored,
-            };
-            let ctx = Ctx {
-                env: &env,
-                repo,
-                policy,
-            };
-            match event {
-                "push" => push(&ctx, payload),
-                "pull_request" => pull_request(&ctx, payload, action),
-                "issue_comment" => issue_comment(&ctx, payload, action),
-                _ => check_run(&ctx, payload, action),
-            }
-        }
-        other => Route::ignore(format!("event {other:?} is not handled")),
-    }
+    HANDLED.contains(&event)
 }
 
 /// Where to post the reply of a comment command (`issue_comment` deliveries only).
