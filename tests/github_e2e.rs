@@ -157,6 +157,10 @@ async fn pull_requests_get_a_check_run_and_one_updated_comment() {
     files.push(("Dockerfile", "FROM debian:12\nRUN apt-get update\nCMD [\"/app\"]\n"));
     let head1 = s.fake.commit(REPO, "feature", &files);
     s.fake.open_pull(REPO, 1, "feature", "main");
+    // GitHub creates the check run and posts the comment, but both answers are lost (a 502
+    // from its gateway): the worker finds them instead of creating a second of each.
+    s.fake.set_lost_answers("POST", r"^/repos/[^/]+/[^/]+/check-runs$", 1);
+    s.fake.set_lost_answers("POST", r"/issues/1/comments$", 1);
 
     let ids = s
         .deliver("pull_request", "pr-1", &pull_request("opened", 1, &head1))
@@ -164,6 +168,7 @@ async fn pull_requests_get_a_check_run_and_one_updated_comment() {
     assert_eq!(ids.len(), 1);
     let job = s.done(&ids[0]).await;
     assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 1, "the lost answers were settled in place: {job}");
     assert_eq!(job["sha"], head1.as_str());
     assert_eq!(job["result"]["source"]["repo"], REPO);
     assert!(
@@ -202,7 +207,8 @@ async fn pull_requests_get_a_check_run_and_one_updated_comment() {
     files.push((".autodevops.yml", "featurez:\n  analysis: false\n"));
     let head2 = s.fake.commit(REPO, "feature", &files);
     s.fake.expire_tokens();
-    s.fake.set_failures("/check-runs", vec![(403, Some(1))]);
+    s.fake
+        .set_failures(r"^/repos/[^/]+/[^/]+/check-runs$", vec![(403, Some(1))]);
     let exchanges = s.fake.token_exchanges();
     let ids2 = s
         .deliver("pull_request", "pr-2", &pull_request("synchronize", 1, &head2))

@@ -636,6 +636,67 @@ async fn check_run_lifecycle_batches_annotations() {
     assert_eq!(patches[2]["output"]["annotations"][19]["annotation_level"], "warning");
 }
 
+/// GitHub's `GET commits/{sha}/check-runs` page holding one run.
+fn check_runs_page(id: i64, sha: &str, external_id: &str) -> Value {
+    json!({ "total_count": 1, "check_runs": [{
+        "id": id, "head_sha": sha, "node_id": "MDg6Q2hlY2tSdW40", "external_id": external_id,
+        "status": "in_progress", "conclusion": null, "name": "autodevops",
+        "started_at": "2018-05-04T01:14:52Z", "completed_at": null,
+        "check_suite": { "id": 5 }, "app": { "slug": "autodevops" }, "pull_requests": []
+    }]})
+}
+
+#[tokio::test]
+async fn a_check_run_whose_answer_was_lost_is_found_not_created_twice() {
+    let server = MockServer::start().await;
+    mount_token(&server, "ghs_t").await;
+    let sha = "ce587453ced02b1526dfb4cb910479d431683101";
+    let runs_path = format!("/repos/octo/hello/commits/{sha}/check-runs");
+    // GitHub created job-1's run, but its gateway answered 502.
+    Mock::given(method("POST"))
+        .and(path("/repos/octo/hello/check-runs"))
+        .respond_with(ResponseTemplate::new(502).set_body_json(json!({ "message": "Server Error" })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(runs_path.as_str()))
+        .and(query_param("check_name", "autodevops"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(check_runs_page(9, sha, "job-1")))
+        .mount(&server)
+        .await;
+    let inst = app(&server).installation(INSTALLATION);
+    let id = inst.create_check_run("octo/hello", sha, "autodevops", "job-1").await;
+    assert_eq!(id.unwrap(), 9, "the run GitHub made is found by its external id");
+    // Another job's lost POST finds nothing of its own: a retryable error, and still one POST.
+    let err = inst
+        .create_check_run("octo/hello", sha, "autodevops", "job-2")
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let posts = |reqs: &[Request]| {
+        reqs.iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("check-runs"))
+            .count()
+    };
+    assert_eq!(
+        posts(&received(&server).await),
+        2,
+        "a POST that may have acted is never sent again"
+    );
+    assert_eq!(
+        inst.find_check_run("octo/hello", sha, "autodevops", "job-1")
+            .await
+            .unwrap(),
+        Some(9)
+    );
+    assert_eq!(
+        inst.find_check_run("octo/hello", sha, "autodevops", "job-3")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Sticky comment: an in-memory issue with comments
 

@@ -210,6 +210,20 @@ impl FakeGithub {
         self.st().failures.push(FailureRule {
             regex,
             queue: VecDeque::from(responses),
+            method: None,
+            after_handling: false,
+        });
+    }
+
+    /// The next `n` `method` requests whose path matches `path_regex` are carried out, but
+    /// answered 502: GitHub acted and the answer was lost on the way back.
+    pub fn set_lost_answers(&self, method: &str, path_regex: &str, n: usize) {
+        let regex = Regex::new(path_regex).expect("fake GitHub: invalid failure path regex");
+        self.st().failures.push(FailureRule {
+            regex,
+            queue: std::iter::repeat_n((502, None), n).collect(),
+            method: Some(method.to_owned()),
+            after_handling: true,
         });
     }
 

@@ -54,8 +54,17 @@ struct CheckRunId {
     id: i64,
 }
 
+#[derive(Deserialize)]
+struct ListedCheckRun {
+    id: i64,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
 impl Installation {
-    /// Creates a check run `name` on `head_sha`, status `in_progress`; returns its id.
+    /// Creates a check run `name` on `head_sha`, status `in_progress`; returns its id. When
+    /// the answer is lost (5xx, timeout), the run is looked up by `external_id` rather than
+    /// posted again.
     pub async fn create_check_run(
         &self,
         repo: &str,
@@ -71,8 +80,42 @@ impl Installation {
             "started_at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "external_id": external_id,
         });
-        let run: CheckRunId = self.write(Method::POST, url, body).await?;
-        Ok(run.id)
+        match self.create::<CheckRunId>(url, body).await {
+            Ok(run) => Ok(run.id),
+            // GitHub may have created it: the answer was lost. Found, it is ours; else the
+            // job's next attempt creates it.
+            Err(e) if e.may_have_acted() => match self.find_check_run(repo, head_sha, name, external_id).await? {
+                Some(id) => Ok(id),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The check run `name` on `head_sha` created with `external_id`, if there is one: a job
+    /// retried after a crash finds the check run its earlier attempt created but could not
+    /// record, instead of creating a second one.
+    pub async fn find_check_run(
+        &self,
+        repo: &str,
+        head_sha: &str,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<i64>, GithubError> {
+        let mut url = self.app.url(&format!(
+            "repos/{}/commits/{}/check-runs",
+            urls::repo(repo)?,
+            urls::segment(head_sha)
+        ))?;
+        url.query_pairs_mut()
+            .append_pair("check_name", name)
+            .append_pair("filter", "all")
+            .append_pair("per_page", "100");
+        let runs: Vec<ListedCheckRun> = self.paginate(url, Some("check_runs")).await?;
+        Ok(runs
+            .into_iter()
+            .find(|r| r.external_id.as_deref() == Some(external_id))
+            .map(|r| r.id))
     }
 
     /// Completes check run `id`: the first PATCH sets the conclusion with the first 50

@@ -106,6 +106,10 @@ pub(crate) struct Req {
     pub(crate) content: bool,
     /// GET answered from the ETag cache on 304.
     pub(crate) cache: bool,
+    /// Sent again after a 5xx, a timeout or a network error, after which GitHub may have
+    /// acted. `false` for creations that must not happen twice: their caller looks the object
+    /// up instead. Rate limits and a refused token are retried either way (GitHub did not act).
+    pub(crate) retry_unanswered: bool,
 }
 
 /// A successful response.
@@ -251,7 +255,7 @@ impl GithubApp {
     async fn send_retrying(&self, req: &Req) -> Result<Resp, GithubError> {
         (|| self.attempt(req))
             .retry(self.backoff())
-            .when(|e| e.is_retryable() && !self.too_long(e))
+            .when(|e| e.is_retryable() && !self.too_long(e) && (req.retry_unanswered || !e.may_have_acted()))
             .adjust(|e, next| match (e, next) {
                 (GithubError::RateLimited { retry_after }, Some(_)) => {
                     Some(*retry_after + Duration::from_millis(fastrand::u64(0..250)))
@@ -299,6 +303,7 @@ impl GithubApp {
             body: None,
             content: false,
             cache: false,
+            retry_unanswered: true,
         };
         let jwt = sign_app_jwt(&self.core.key, self.core.app_id)?;
         let resp = self.execute(&req, &jwt).await.map_err(|e| match e {
@@ -424,6 +429,7 @@ impl Installation {
             body,
             content,
             cache,
+            retry_unanswered: true,
         }
     }
 
@@ -456,6 +462,19 @@ impl Installation {
         body: serde_json::Value,
     ) -> Result<T, GithubError> {
         self.app.send(&self.req(method, url, Some(body))).await?.json()
+    }
+
+    /// A POST creating something that must exist once (a check run, a comment): not sent
+    /// again when GitHub may have acted without the answer reaching us (5xx, timeout, network
+    /// error). The caller looks the object up then; see [`Req::retry_unanswered`].
+    pub(crate) async fn create<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        body: serde_json::Value,
+    ) -> Result<T, GithubError> {
+        let mut req = self.req(Method::POST, url, Some(body));
+        req.retry_unanswered = false;
+        self.app.send(&req).await?.json()
     }
 
     /// All pages of a listing. `field`: the array's key when pages are objects
@@ -511,6 +530,7 @@ impl GithubApp {
             body,
             content: false,
             cache: false,
+            retry_unanswered: true,
         };
         self.send(&req).await
     }

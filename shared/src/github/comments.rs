@@ -48,18 +48,8 @@ impl Installation {
         } else {
             format!("{marker}\n{body}")
         };
-        let mut url = self.app.url(&format!("repos/{repo}/issues/{issue_number}/comments"))?;
-        url.query_pairs_mut().append_pair("per_page", "100");
-        let comments: Vec<IssueComment> = self.paginate(url.clone(), None).await?;
-        // Only a bot's comment (ours) is taken: a person quoting the marker is left alone.
-        let mut ours = comments.into_iter().filter(|c| {
-            c.body.as_deref().is_some_and(|b| b.contains(marker)) && c.user.as_ref().is_none_or(|u| u.kind == "Bot")
-        });
-        if let Some(existing) = ours.next() {
-            let extra = ours.count();
-            if extra > 0 {
-                tracing::warn!(issue_number, extra, "more than one sticky comment; updating the oldest");
-            }
+        let url = self.app.url(&format!("repos/{repo}/issues/{issue_number}/comments"))?;
+        if let Some(existing) = self.find_sticky(&url, issue_number, marker).await? {
             if existing.body.as_deref() != Some(body.as_str()) {
                 let url = self.app.url(&format!("repos/{repo}/issues/comments/{}", existing.id))?;
                 let _: serde_json::Value = self.write(Method::PATCH, url, json!({ "body": body })).await?;
@@ -69,17 +59,38 @@ impl Installation {
                 created: false,
             });
         }
-        let posted: IssueComment = self
-            .write(Method::POST, url_without_query(url), json!({ "body": body }))
-            .await?;
-        Ok(StickyComment {
-            id: posted.id,
-            created: true,
-        })
+        let id = match self.create::<IssueComment>(url.clone(), json!({ "body": body })).await {
+            Ok(posted) => posted.id,
+            // GitHub may have posted it: the answer was lost. Found, it is ours; else the
+            // job's next attempt posts it.
+            Err(e) if e.may_have_acted() => match self.find_sticky(&url, issue_number, marker).await? {
+                Some(found) => found.id,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        Ok(StickyComment { id, created: true })
     }
-}
 
-fn url_without_query(mut url: url::Url) -> url::Url {
-    url.set_query(None);
-    url
+    /// The oldest comment of a bot (ours) holding `marker`: a person quoting the marker is
+    /// left alone.
+    async fn find_sticky(
+        &self,
+        comments_url: &url::Url,
+        issue_number: i64,
+        marker: &str,
+    ) -> Result<Option<IssueComment>, GithubError> {
+        let mut url = comments_url.clone();
+        url.query_pairs_mut().append_pair("per_page", "100");
+        let comments: Vec<IssueComment> = self.paginate(url, None).await?;
+        let mut ours = comments.into_iter().filter(|c| {
+            c.body.as_deref().is_some_and(|b| b.contains(marker)) && c.user.as_ref().is_none_or(|u| u.kind == "Bot")
+        });
+        let first = ours.next();
+        let extra = ours.count();
+        if extra > 0 {
+            tracing::warn!(issue_number, extra, "more than one sticky comment; updating the oldest");
+        }
+        Ok(first)
+    }
 }

@@ -47,6 +47,16 @@ impl GithubError {
         }
     }
 
+    /// Whether GitHub may have carried the request out although it failed here: a 5xx, a
+    /// timeout or a network error (unlike a rate limit or another 4xx, which GitHub refused).
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            GithubError::Http { status, .. } => *status >= 500,
+            GithubError::Network(_) | GithubError::Timeout => true,
+            _ => false,
+        }
+    }
+
     /// The HTTP status GitHub answered with, when the error is an HTTP answer.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -149,8 +149,12 @@ impl Respond for Responder {
         let path = req.url.path().to_string();
         let method = req.method.as_str().to_string();
         st.requests.push((method.clone(), path.clone()));
-        let mut reply = match injected_failure(&mut st, &path) {
-            Some(r) => r,
+        let mut reply = match injected_failure(&mut st, &method, &path) {
+            Some((r, false)) => r,
+            Some((r, true)) => {
+                handle(&mut st, req, &method, &path, &self.base);
+                r
+            }
             None => handle(&mut st, req, &method, &path, &self.base),
         };
         let mut counted = true;
@@ -197,12 +201,14 @@ fn render(reply: Reply, st: &State) -> ResponseTemplate {
     t
 }
 
-/// The next injected status for `path`, rendered as GitHub words it.
-fn injected_failure(st: &mut State, path: &str) -> Option<Reply> {
+/// The next injected status for `path`, rendered as GitHub words it, and whether the request
+/// is carried out before it.
+fn injected_failure(st: &mut State, method: &str, path: &str) -> Option<(Reply, bool)> {
     let rule = st
         .failures
         .iter_mut()
-        .find(|r| !r.queue.is_empty() && r.regex.is_match(path))?;
+        .find(|r| !r.queue.is_empty() && r.regex.is_match(path) && r.method.as_deref().is_none_or(|m| m == method))?;
+    let after_handling = rule.after_handling;
     let (status, retry_after) = rule.queue.pop_front()?;
     st.failures.retain(|r| !r.queue.is_empty());
     let mut reply = match (status, retry_after) {
@@ -223,7 +229,7 @@ fn injected_failure(st: &mut State, path: &str) -> Option<Reply> {
     if let Some(secs) = retry_after {
         reply = reply.header("retry-after", secs.to_string());
     }
-    Some(reply)
+    Some((reply, after_handling))
 }
 
 fn handle(st: &mut State, req: &Request, method: &str, path: &str, base: &str) -> Reply {

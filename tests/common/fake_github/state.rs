@@ -80,6 +80,11 @@ pub(super) struct Token {
 pub(super) struct FailureRule {
     pub regex: Regex,
     pub queue: VecDeque<(u16, Option<u64>)>,
+    /// Only requests of this method (any when `None`).
+    pub method: Option<String>,
+    /// The request is carried out first, then its answer replaced: GitHub acted, but the
+    /// client never learns it (a lost response, a gateway timeout).
+    pub after_handling: bool,
 }
 
 pub(super) struct HookDelivery {

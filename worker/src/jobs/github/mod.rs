@@ -226,7 +226,7 @@ async fn analysis(gh: &Installation, job: &Job, state: &WorkerState) -> Result<V
     };
     let check_run_id = match (job.check_run_id, config.features.check_run) {
         (Some(id), _) => Some(id),
-        (None, true) => Some(gh.create_check_run(repo, &sha, CHECK_NAME, &job.id).await?),
+        (None, true) => Some(check_run(gh, repo, &sha, &job.id).await?),
         (None, false) => None,
     };
     jobs::set_github_progress(&state.db.conn, &job.id, &state.worker_id, &sha, check_run_id)
@@ -347,6 +347,18 @@ async fn still_ours(job: &Job, state: &WorkerState) -> bool {
 /// After a GitHub job ended without success: its check run is completed — as failure with the
 /// reason when the job is dead, as neutral with a pointer to the newer job when it was
 /// superseded — and never left in progress.
+/// The job's check run on `sha`: the one an earlier attempt created (found by the job id as its
+/// external id: that attempt may have stopped before it could record the id), else a new one.
+async fn check_run(gh: &Installation, repo: &str, sha: &str, job_id: &str) -> Result<i64, GithubError> {
+    match gh.find_check_run(repo, sha, CHECK_NAME, job_id).await? {
+        Some(id) => {
+            tracing::info!(check_run_id = id, "reusing the check run of an earlier attempt");
+            Ok(id)
+        }
+        None => gh.create_check_run(repo, sha, CHECK_NAME, job_id).await,
+    }
+}
+
 pub(crate) async fn close_check_run(state: &WorkerState, job_id: &str) {
     let (Some(app), Ok(Some(job))) = (state.github.as_ref(), jobs::get(&state.db.conn, job_id, None).await) else {
         return;
