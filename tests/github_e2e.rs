@@ -407,6 +407,55 @@ async fn installations_sync_and_rest_calls_use_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_key_reaches_only_its_own_accounts_repositories() {
+    const ACME_KEY: &str = "acme-key-0123456789abcdef";
+    const GLOBEX_KEY: &str = "globex-key-0123456789abcdef";
+    let keys = format!("acme:{ACME_KEY},globex:{GLOBEX_KEY}");
+    let mut s = start(&[("API_KEYS", keys.as_str())]).await;
+    let head = s.fake.commit(REPO, "main", FILES);
+    let mut install = fixture("installation/02-created.json");
+    install["installation"]["id"] = json!(INSTALLATION);
+    s.deliver("installation", "i-1", &install).await;
+
+    let (acme, globex) = (s.api.with_key(ACME_KEY), s.api.with_key(GLOBEX_KEY));
+    let analyse = json!({ "kind": "analysis", "repo": REPO });
+    // The sync mirrors the installation's repositories; until then nobody can place acme's.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        let (status, body) = acme.post("/v1/jobs", analyse.clone()).await;
+        match status {
+            202 => break body["id"].as_str().unwrap().to_owned(),
+            422 if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => panic!("{status} {body}\n{}", s.proc.log_text()),
+        }
+    };
+    // Another tenant's key does not reach it, and is told nothing more than for a missing one.
+    let (status, body) = globex.post("/v1/jobs", analyse.clone()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("not_installed")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("account globex"),
+        "{body}"
+    );
+    let (status, missing) = globex
+        .post("/v1/jobs", json!({ "kind": "analysis", "repo": "globex/nothing-here" }))
+        .await;
+    assert_eq!(
+        (status, missing["error"]["code"].as_str()),
+        (422, Some("not_installed"))
+    );
+
+    let job = acme.wait_done(&id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["sha"], head.as_str());
+    let (status, _) = globex.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(status, 404, "acme's job is not globex's to read");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_rapid_pushes_leave_one_analysis_and_failed_deliveries_are_redelivered() {
     let mut s = start(&[("GITHUB_REDELIVERY_INTERVAL_SECS", "1")]).await;
     s.fake.commit(REPO, "main", FILES);

@@ -410,13 +410,16 @@ fn validate_redis_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `API_KEYS`: comma-separated `owner:key` pairs or bare keys (owner `default`).
+/// The owner of a bare API key: the operator's key, not limited to one GitHub account.
+pub const OPERATOR_KEY_OWNER: &str = "default";
+
+/// `API_KEYS`: comma-separated `owner:key` pairs or bare keys (owner [`OPERATOR_KEY_OWNER`]).
 fn parse_api_keys(v: &str) -> Result<Vec<ApiKey>, String> {
     let mut keys = Vec::new();
     for (i, entry) in v.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
         let (owner, key) = match entry.split_once(':') {
             Some((o, k)) => (o.trim().to_owned(), k.trim()),
-            None => ("default".to_owned(), entry),
+            None => (OPERATOR_KEY_OWNER.to_owned(), entry),
         };
         if key.len() < 16 {
             // Never echo the key itself: name its position.

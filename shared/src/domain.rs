@@ -109,6 +109,11 @@ impl RepoName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The account (user or organisation) the repository belongs to.
+    pub fn owner(&self) -> &str {
+        self.0.split_once('/').map_or(self.0.as_str(), |(owner, _)| owner)
+    }
 }
 
 impl TryFrom<String> for RepoName {

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use shared::config::OPERATOR_KEY_OWNER;
 use shared::db::job::Model as Job;
 use shared::db::jobs::{self, JobFilter, NewJob};
 use shared::domain::{GithubTarget, JobKind, JobSource, JobStatus, RepoName};
@@ -190,7 +191,9 @@ fn validate_path(path: &str, state: &AppState) -> Result<(), ApiError> {
 }
 
 /// A repository source runs through the GitHub App installation that covers it (known from
-/// the installations' `sync`).
+/// the installations' `sync`). A tenant's key (`owner:key`) reaches only the repositories of
+/// that GitHub account; a bare key (the operator's) and an API without keys reach all. Another
+/// account's repository is answered as not installed, so a key learns nothing about it.
 async fn github_target(
     state: &AppState,
     caller: &Caller,
@@ -199,12 +202,24 @@ async fn github_target(
     let JobSource::Repo { repo, .. } = source else {
         return Ok(None);
     };
-    let Some(mirrored) = shared::db::github::repository_by_name(&state.db.conn, repo.as_str()).await? else {
+    let reachable = match caller.tenant.as_deref() {
+        None | Some(OPERATOR_KEY_OWNER) => true,
+        Some(owner) => repo.owner().eq_ignore_ascii_case(owner),
+    };
+    let mirrored = match reachable {
+        true => shared::db::github::repository_by_name(&state.db.conn, repo.as_str()).await?,
+        false => None,
+    };
+    let Some(mirrored) = mirrored else {
+        let scope = match caller.tenant.as_deref() {
+            Some(owner) if owner != OPERATOR_KEY_OWNER => format!(" reachable with this API key (account {owner})"),
+            _ => String::new(),
+        };
         return Err(ApiError::field(
             "not_installed",
             "repo",
             format!(
-                "{} is not in any installation of the GitHub App (install the App on it; installations sync on install)",
+                "{} is not in any installation of the GitHub App{scope} (install the App on it; installations sync on install)",
                 repo.as_str()
             ),
         ));
