@@ -411,7 +411,7 @@ async fn a_tenant_key_reaches_only_its_own_accounts_repositories() {
     const ACME_KEY: &str = "acme-key-0123456789abcdef";
     const GLOBEX_KEY: &str = "globex-key-0123456789abcdef";
     let keys = format!("acme:{ACME_KEY},globex:{GLOBEX_KEY}");
-    let mut s = start(&[("API_KEYS", keys.as_str())]).await;
+    let s = start(&[("API_KEYS", keys.as_str())]).await;
     let head = s.fake.commit(REPO, "main", FILES);
     let mut install = fixture("installation/02-created.json");
     install["installation"]["id"] = json!(INSTALLATION);
