@@ -410,7 +410,8 @@ async fn installations_sync_and_rest_calls_use_them() {
 async fn a_tenant_key_reaches_only_its_own_accounts_repositories() {
     const ACME_KEY: &str = "acme-key-0123456789abcdef";
     const GLOBEX_KEY: &str = "globex-key-0123456789abcdef";
-    let keys = format!("acme:{ACME_KEY},globex:{GLOBEX_KEY}");
+    const OPERATOR_KEY: &str = "operator-key-0123456789abcdef";
+    let keys = format!("acme:{ACME_KEY},globex:{GLOBEX_KEY},{OPERATOR_KEY}");
     let s = start(&[("API_KEYS", keys.as_str())]).await;
     let head = s.fake.commit(REPO, "main", FILES);
     let mut install = fixture("installation/02-created.json");
@@ -453,6 +454,24 @@ async fn a_tenant_key_reaches_only_its_own_accounts_repositories() {
     assert_eq!(job["sha"], head.as_str());
     let (status, _) = globex.get(&format!("/v1/jobs/{id}")).await;
     assert_eq!(status, 404, "acme's job is not globex's to read");
+    // The operator's (bare) key reads every tenant's jobs, the installation's sync included.
+    let operator = s.api.with_key(OPERATOR_KEY);
+    let (status, all) = operator.get("/v1/jobs").await;
+    assert_eq!(status, 200, "{all}");
+    let tenants: Vec<&str> = all["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["tenant"].as_str())
+        .collect();
+    assert!(tenants.contains(&"acme"), "{all}");
+    assert!(tenants.contains(&"installation:4242"), "{all}");
+    let (status, listed) = acme.get("/v1/jobs").await;
+    assert_eq!(status, 200);
+    assert!(
+        listed["jobs"].as_array().unwrap().iter().all(|j| j["tenant"] == "acme"),
+        "{listed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

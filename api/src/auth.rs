@@ -16,6 +16,17 @@ pub struct Caller {
     pub tenant: Option<String>,
 }
 
+impl Caller {
+    /// Whose jobs the caller may read and manage: its own tenant's, or every tenant's for the
+    /// operator's (bare) key and an API without keys. Webhook jobs belong to their
+    /// installation, so only the operator reads those through the API.
+    pub fn scope(&self) -> Option<&str> {
+        self.tenant
+            .as_deref()
+            .filter(|t| *t != shared::config::OPERATOR_KEY_OWNER)
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Caller, ApiError>>;

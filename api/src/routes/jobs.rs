@@ -6,7 +6,6 @@ use actix_web::{HttpResponse, web};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use shared::config::OPERATOR_KEY_OWNER;
 use shared::db::job::Model as Job;
 use shared::db::jobs::{self, JobFilter, NewJob};
 use shared::domain::{GithubTarget, JobKind, JobSource, JobStatus, RepoName};
@@ -36,6 +35,7 @@ pub fn view(job: &Job) -> Value {
         "kind": job.kind,
         "queue": job.queue,
         "status": job.status,
+        "tenant": job.tenant,
         "repo": job.repo,
         "path": job.path,
         "ref": job.git_ref,
@@ -202,19 +202,18 @@ async fn github_target(
     let JobSource::Repo { repo, .. } = source else {
         return Ok(None);
     };
-    let reachable = match caller.tenant.as_deref() {
-        None | Some(OPERATOR_KEY_OWNER) => true,
-        Some(owner) => repo.owner().eq_ignore_ascii_case(owner),
-    };
+    let reachable = caller
+        .scope()
+        .is_none_or(|owner| repo.owner().eq_ignore_ascii_case(owner));
     let mirrored = match reachable {
         true => shared::db::github::repository_by_name(&state.db.conn, repo.as_str()).await?,
         false => None,
     };
     let Some(mirrored) = mirrored else {
-        let scope = match caller.tenant.as_deref() {
-            Some(owner) if owner != OPERATOR_KEY_OWNER => format!(" reachable with this API key (account {owner})"),
-            _ => String::new(),
-        };
+        let scope = caller
+            .scope()
+            .map(|owner| format!(" reachable with this API key (account {owner})"))
+            .unwrap_or_default();
         return Err(ApiError::field(
             "not_installed",
             "repo",
@@ -277,7 +276,7 @@ async fn create(state: web::Data<AppState>, caller: Caller, payload: web::Payloa
 async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // Another tenant's job is reported exactly like a missing one.
-    match jobs::get(&state.db.conn, &id, caller.tenant.as_deref()).await? {
+    match jobs::get(&state.db.conn, &id, caller.scope()).await? {
         Some(job) => Ok(HttpResponse::Ok().json(view(&job))),
         None => Err(ApiError::NotFound(format!("job {id}"))),
     }
@@ -338,7 +337,7 @@ async fn list_with(
         return Err(ApiError::bad_field("cursor", "cursor is not one this API returned"));
     }
     let filter = JobFilter {
-        tenant: caller.tenant,
+        tenant: caller.scope().map(str::to_owned),
         status,
         kind,
         repo: q.repo,
@@ -362,9 +361,9 @@ async fn replay_dead(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match shared::dlq::replay(&state.db, &state.queues, &id, caller.tenant.as_deref()).await? {
+    match shared::dlq::replay(&state.db, &state.queues, &id, caller.scope()).await? {
         Some(job) => Ok(HttpResponse::Accepted().json(view(&job))),
-        None => Err(not_dead(&state, &id, caller.tenant.as_deref()).await),
+        None => Err(not_dead(&state, &id, caller.scope()).await),
     }
 }
 
@@ -375,11 +374,11 @@ async fn purge_dead(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if jobs::purge_dead(&state.db.conn, &id, caller.tenant.as_deref()).await? {
+    if jobs::purge_dead(&state.db.conn, &id, caller.scope()).await? {
         tracing::info!(job_id = %id, "dead job deleted");
         return Ok(HttpResponse::NoContent().finish());
     }
-    Err(not_dead(&state, &id, caller.tenant.as_deref()).await)
+    Err(not_dead(&state, &id, caller.scope()).await)
 }
 
 /// 404 when the job does not exist (for this caller), 409 when it exists but is not dead.
