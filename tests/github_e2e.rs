@@ -407,6 +407,43 @@ async fn installations_sync_and_rest_calls_use_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft_pull_requests_are_analysed_where_the_repository_says_so() {
+    let mut s = start(&[]).await;
+    s.fake.commit(REPO, "main", FILES);
+    let head1 = s.fake.commit(REPO, "feature", FILES);
+    s.fake.open_pull(REPO, 3, "feature", "main");
+    let draft = |action: &str, sha: &str| {
+        let mut p = pull_request(action, 3, sha);
+        p["pull_request"]["draft"] = json!(true);
+        p
+    };
+
+    // By default (ANALYZE_DRAFT_PRS unset, no draft_prs in the repository) a draft is skipped.
+    let ids = s.deliver("pull_request", "d-1", &draft("opened", &head1)).await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(
+        job["result"]["skipped"].as_str().unwrap().contains("draft_prs"),
+        "{job}"
+    );
+    assert!(s.fake.check_runs(REPO).is_empty());
+    assert!(s.fake.comments(REPO, 3).is_empty());
+
+    // The repository opts in: the next push of the draft is analysed.
+    let mut files = FILES.to_vec();
+    files.push((".autodevops.yml", "draft_prs: true\n"));
+    let head2 = s.fake.commit(REPO, "feature", &files);
+    let ids = s.deliver("pull_request", "d-2", &draft("synchronize", &head2)).await;
+    let job = s.done(&ids[0]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(job["result"]["skipped"].is_null(), "{job}");
+    let runs = s.fake.check_runs(REPO);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].head_sha, head2);
+    assert_eq!(s.fake.comments(REPO, 3).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_key_reaches_only_its_own_accounts_repositories() {
     const ACME_KEY: &str = "acme-key-0123456789abcdef";
     const GLOBEX_KEY: &str = "globex-key-0123456789abcdef";

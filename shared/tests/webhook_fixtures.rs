@@ -48,7 +48,7 @@ fn pr_job(installation_id: i64) -> Expect {
         head_sha: PR_SHA,
         git_ref: "refs/pull/2/head",
         pr_number: Some(2),
-        trigger: Trigger::PullRequest,
+        trigger: Trigger::PullRequest { draft: false },
     }
 }
 

@@ -78,7 +78,7 @@ pub struct RoutingPolicy {
     pub allow: Vec<RepoPattern>,
     /// Repositories never acted on (wins over `allow`).
     pub block: Vec<RepoPattern>,
-    /// Analyse draft pull requests too.
+    /// Analyse draft pull requests where `.autodevops.yml` does not say (`draft_prs`).
     pub analyze_drafts: bool,
     /// The App's slug; our own bot login is `<slug>[bot]`.
     pub app_slug: Option<String>,

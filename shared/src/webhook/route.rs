@@ -56,7 +56,12 @@ impl Route {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Trigger {
     Push,
-    PullRequest,
+    PullRequest {
+        /// A draft: analysed only where `.autodevops.yml`'s `draft_prs` (else
+        /// `ANALYZE_DRAFT_PRS`) allows it, decided at job time.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        draft: bool,
+    },
     Comment {
         command: Command,
     },
@@ -304,19 +309,15 @@ fn pull_request<P: Payload + ?Sized>(ctx: &Ctx<'_>, payload: &P, action: &str) -
         Ok(e) => e,
         Err(ignored) => return ignored,
     };
+    // A draft becomes a job all the same: whether drafts are analysed is the repository's
+    // `.autodevops.yml` setting, which only the worker reads.
     let pr = event.pull_request;
-    if pr.draft && !ctx.policy.analyze_drafts {
-        return Route::ignore(format!(
-            "draft pull request #{} (set ANALYZE_DRAFT_PRS=true to analyse drafts)",
-            pr.number
-        ));
-    }
     ctx.job(
         JobKind::Analysis,
         Some(pr.head.sha),
         Some(format!("refs/pull/{}/head", pr.number)),
         Some(pr.number),
-        Trigger::PullRequest,
+        Trigger::PullRequest { draft: pr.draft },
     )
 }
 
@@ -485,19 +486,21 @@ mod tests {
     }
 
     #[test]
-    fn draft_pull_requests_follow_the_policy() {
+    fn draft_pull_requests_become_jobs_marked_draft() {
         let mut p = fixture("pull_request/13-opened.json");
         p["pull_request"]["draft"] = true.into();
-        let why = reason(route("pull_request", &p, &RoutingPolicy::default()));
-        assert!(why.starts_with("draft pull request #2"), "{why}");
-
-        let drafts = RoutingPolicy {
-            analyze_drafts: true,
-            ..RoutingPolicy::default()
-        };
-        let job = one_job(route("pull_request", &p, &drafts));
+        let job = one_job(route("pull_request", &p, &RoutingPolicy::default()));
         assert_eq!(job.pr_number, Some(2));
-        assert_eq!(job.trigger, Trigger::PullRequest);
+        assert_eq!(job.trigger, Trigger::PullRequest { draft: true });
+        let stored = serde_json::to_value(&job.trigger).unwrap();
+        assert_eq!(stored, json!({ "type": "pull_request", "draft": true }));
+
+        p["pull_request"]["draft"] = false.into();
+        let job = one_job(route("pull_request", &p, &RoutingPolicy::default()));
+        let stored = serde_json::to_value(&job.trigger).unwrap();
+        assert_eq!(stored, json!({ "type": "pull_request" }), "no draft flag on ready PRs");
+        let read: Trigger = serde_json::from_value(stored).unwrap();
+        assert_eq!(read, Trigger::PullRequest { draft: false });
     }
 
     #[test]

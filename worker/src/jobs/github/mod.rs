@@ -224,6 +224,12 @@ async fn analysis(gh: &Installation, job: &Job, state: &WorkerState) -> Result<V
         Ok(t) => t,
         Err(skipped) => return Ok(skipped),
     };
+    if is_draft(job) && !config.draft_prs.unwrap_or(state.cfg.routing.analyze_drafts) {
+        return Ok(json!({
+            "source": source(job, Some(&sha)),
+            "skipped": "draft pull request: set draft_prs: true in .autodevops.yml (or ANALYZE_DRAFT_PRS=true) to analyse drafts",
+        }));
+    }
     let check_run_id = match (job.check_run_id, config.features.check_run) {
         (Some(id), _) => Some(id),
         (None, true) => Some(check_run(gh, repo, &sha, &job.id).await?),
@@ -347,6 +353,15 @@ async fn still_ours(job: &Job, state: &WorkerState) -> bool {
 /// After a GitHub job ended without success: its check run is completed — as failure with the
 /// reason when the job is dead, as neutral with a pointer to the newer job when it was
 /// superseded — and never left in progress.
+/// A job of a draft pull request's push (see `shared::webhook::Trigger::PullRequest`).
+fn is_draft(job: &Job) -> bool {
+    job.trigger
+        .as_ref()
+        .and_then(|t| t.get("draft"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
 /// The job's check run on `sha`: the one an earlier attempt created (found by the job id as its
 /// external id: that attempt may have stopped before it could record the id), else a new one.
 async fn check_run(gh: &Installation, repo: &str, sha: &str, job_id: &str) -> Result<i64, GithubError> {
