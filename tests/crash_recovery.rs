@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::{Api, Proc, free_port, slow_repos, wait_for_job};
@@ -142,8 +143,16 @@ async fn sigterm_hands_back_what_does_not_finish_in_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn timeouts_are_retried_with_backoff_then_succeed_or_go_dead() {
     let work = tempfile::tempdir().unwrap();
-    // Two slow checkouts (a large file each), a 1-second analysis timeout, two attempts.
+    // Two slow checkouts, a 1-second analysis timeout, two attempts. Each checkout holds the
+    // same 500 MB file four times (hard links): 2 GB to read outlasts the second on a fast
+    // machine too (one 500 MB file was read in 0.99 s once).
     let repos = slow_repos(work.path(), 2, 500);
+    let copies = |repo: &Path| (2..=4).map(|i| repo.join(format!("notes-{i}.txt"))).collect::<Vec<_>>();
+    for repo in &repos {
+        for copy in copies(repo) {
+            std::fs::hard_link(repo.join("notes.txt"), copy).unwrap();
+        }
+    }
     let s = stack(
         work.path(),
         &[
@@ -163,7 +172,9 @@ async fn timeouts_are_retried_with_backoff_then_succeed_or_go_dead() {
     .await;
     assert!(job["error"].as_str().unwrap().contains("timed out"), "{job}");
     // ...and once the checkout is fast again, the retry succeeds.
-    std::fs::remove_file(repos[0].join("notes.txt")).unwrap();
+    for file in copies(&repos[0]).into_iter().chain([repos[0].join("notes.txt")]) {
+        std::fs::remove_file(file).unwrap();
+    }
     let job = s.api.wait_done(&recovers, Duration::from_secs(60)).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 2, "{job}");
