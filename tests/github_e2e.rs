@@ -291,11 +291,14 @@ async fn comment_commands_open_one_ci_pull_request_and_answer_help() {
     assert_eq!((status, body["outcome"].as_str()), (202, Some("ignored")), "{body}");
     assert!(body["reason"].as_str().unwrap().contains("write access"), "{body}");
 
+    // GitHub opens the CI pull request but the answer is lost: it is found, not opened twice.
+    s.fake.set_lost_answers("POST", r"^/repos/[^/]+/[^/]+/pulls$", 1);
     let ids = s
         .deliver("issue_comment", "c-1", &comment(1, "/autodevops ci", "OWNER"))
         .await;
     let job = s.done(&ids[0]).await;
     assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
     assert_eq!(job["kind"], "ci_gen");
     let pulls = s.fake.pulls(REPO);
     let ci: Vec<_> = pulls.iter().filter(|p| p.head_ref == "autodevops/ci").collect();

@@ -64,12 +64,7 @@ impl Installation {
         let owner = repo.split_once('/').map(|(o, _)| o).unwrap_or_default();
 
         // 1. The open pull request of the branch, if any.
-        let mut list = self.app.url(&format!("repos/{repo}/pulls"))?;
-        list.query_pairs_mut()
-            .append_pair("head", &format!("{owner}:{}", req.branch))
-            .append_pair("state", "open")
-            .append_pair("base", &req.base_branch);
-        let open: Option<PullRequest> = self.get_json::<Vec<PullRequest>>(list).await?.into_iter().next();
+        let open = self.open_pull_request(&repo, owner, req).await?;
 
         // 2. The branch: created from the base head when missing; reset to it when no pull
         //    request is open (left over from a merged or closed one).
@@ -140,12 +135,36 @@ impl Installation {
             "head": req.branch,
             "base": req.base_branch,
         });
-        let pr: PullRequest = self.write(Method::POST, url, body).await?;
+        let pr = match self.create::<PullRequest>(url, body).await {
+            Ok(pr) => pr,
+            // GitHub may have opened it: the answer was lost. Found, it is ours; else the
+            // job's next attempt opens it.
+            Err(e) if e.may_have_acted() => match self.open_pull_request(&repo, owner, req).await? {
+                Some(pr) => pr,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         Ok(PrOutcome {
             number: pr.number,
             html_url: pr.html_url,
             created: true,
             committed,
         })
+    }
+
+    /// The open pull request from `req.branch` into `req.base_branch`, if any.
+    async fn open_pull_request(
+        &self,
+        repo: &str,
+        owner: &str,
+        req: &FilePr,
+    ) -> Result<Option<PullRequest>, GithubError> {
+        let mut list = self.app.url(&format!("repos/{repo}/pulls"))?;
+        list.query_pairs_mut()
+            .append_pair("head", &format!("{owner}:{}", req.branch))
+            .append_pair("state", "open")
+            .append_pair("base", &req.base_branch);
+        Ok(self.get_json::<Vec<PullRequest>>(list).await?.into_iter().next())
     }
 }
