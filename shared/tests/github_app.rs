@@ -524,6 +524,7 @@ async fn content_calls_pass_the_throttle() {
         per_minute: 1,
         per_hour: 10,
         max_wait: Duration::from_millis(100),
+        ..ThrottleLimits::default()
     });
     let inst = app(&server)
         .with_throttle(Arc::new(throttle))
@@ -1427,6 +1428,7 @@ async fn redis_throttle_limits_per_minute_across_handles() {
         per_minute: 5,
         per_hour: 500,
         max_wait: Duration::from_secs(2),
+        ..ThrottleLimits::default()
     };
     // Two throttles on one prefix behave like two worker processes.
     let a = RedisThrottle::new(conn.clone(), prefix.clone(), limits);
@@ -1480,6 +1482,123 @@ async fn redis_throttle_limits_per_minute_across_handles() {
     if !keys.is_empty() {
         let _: () = redis::cmd("DEL").arg(keys).query_async(&mut c).await.unwrap();
     }
+}
+
+async fn zcard(conn: &redis::aio::ConnectionManager, key: &str) -> u32 {
+    let mut c = conn.clone();
+    redis::cmd("ZCARD").arg(key).query_async(&mut c).await.unwrap()
+}
+
+async fn drop_keys(conn: &redis::aio::ConnectionManager, prefix: &str) {
+    let mut c = conn.clone();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut c).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn redis_in_flight_slots_are_shared_by_every_worker() {
+    let conn = redis_conn().await;
+    let prefix = format!("t{}:", uuid::Uuid::now_v7().simple());
+    let limits = ThrottleLimits {
+        max_in_flight: 3,
+        max_wait: Duration::from_millis(500),
+        ..ThrottleLimits::default()
+    };
+    // Two throttles on one prefix behave like two worker processes.
+    let a = RedisThrottle::new(conn.clone(), prefix.clone(), limits);
+    let b = RedisThrottle::new(conn.clone(), prefix.clone(), limits);
+    let lease = Duration::from_secs(30);
+    let first = a.enter(INSTALLATION, lease).await.unwrap();
+    let _second = b.enter(INSTALLATION, lease).await.unwrap();
+    let _third = a.enter(INSTALLATION, lease).await.unwrap();
+    let key = a.in_flight_key(INSTALLATION);
+    assert_eq!(key, format!("{prefix}gh:inflight:{INSTALLATION}"));
+    assert_eq!(zcard(&conn, &key).await, 3);
+
+    // All three taken: a fourth waits, and gives up after max_wait as a rate limit.
+    match b.enter(INSTALLATION, lease).await {
+        Err(GithubError::RateLimited { .. }) => {}
+        other => panic!("4th slot: expected RateLimited, got {:?}", other.map(|_| ())),
+    }
+    // Another installation has its own slots.
+    let _other = b.enter(INSTALLATION + 1, lease).await.unwrap();
+
+    // A slot given back is taken by the next waiter.
+    let waiter = tokio::spawn(async move { b.enter(INSTALLATION, lease).await.map(|_| ()) });
+    drop(first);
+    waiter.await.unwrap().expect("the freed slot is taken");
+
+    // A process that dies holding slots: they lapse after their lease.
+    let short = Duration::from_millis(300);
+    let c = RedisThrottle::new(conn.clone(), prefix.clone(), limits);
+    let lost: Vec<_> = [
+        c.enter(INSTALLATION + 2, short).await.unwrap(),
+        c.enter(INSTALLATION + 2, short).await.unwrap(),
+        c.enter(INSTALLATION + 2, short).await.unwrap(),
+    ]
+    .into();
+    std::mem::forget(lost);
+    c.enter(INSTALLATION + 2, short)
+        .await
+        .expect("the dead process's slots lapsed");
+    drop_keys(&conn, &prefix).await;
+}
+
+#[tokio::test]
+async fn requests_of_one_installation_stay_within_its_in_flight_cap_across_processes() {
+    let server = MockServer::start().await;
+    mount_token(&server, "ghs_t").await;
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/hello"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(repo_json(1, "octo/hello"))
+                .set_delay(Duration::from_millis(150)),
+        )
+        .mount(&server)
+        .await;
+    let conn = redis_conn().await;
+    let prefix = format!("t{}:", uuid::Uuid::now_v7().simple());
+    let limits = ThrottleLimits {
+        max_in_flight: 2,
+        ..ThrottleLimits::default()
+    };
+    let throttle = |p: &str| Arc::new(RedisThrottle::new(conn.clone(), p.to_owned(), limits));
+    // Two "worker processes": separate clients, one Redis.
+    let apps = [
+        app(&server).with_throttle(throttle(&prefix)),
+        app(&server).with_throttle(throttle(&prefix)),
+    ];
+    let key = RedisThrottle::new(conn.clone(), prefix.clone(), limits).in_flight_key(INSTALLATION);
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let inst = apps[i % 2].installation(INSTALLATION);
+            tokio::spawn(async move { inst.get_repository("octo/hello").await.map(|r| r.full_name) })
+        })
+        .collect();
+    let mut most = 0;
+    while calls.iter().any(|c| !c.is_finished()) {
+        most = most.max(zcard(&conn, &key).await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), "octo/hello");
+    }
+    assert!(most <= 2, "{most} requests of the installation were in flight at once");
+    assert!(most >= 1, "the slots were never seen taken");
+    // Every slot is given back.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while zcard(&conn, &key).await > 0 {
+        assert!(Instant::now() < deadline, "slots were not given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop_keys(&conn, &prefix).await;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ const API_VERSION: &str = "2022-11-28";
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Most pages followed by one paginated listing.
 const MAX_PAGES: usize = 200;
+/// How long past the request timeout a dead process's in-flight slot stays taken.
+const IN_FLIGHT_LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Default requests in flight at once per process.
 pub const DEFAULT_MAX_CONCURRENT: usize = 50;
 /// Entries of the ETag cache.
@@ -343,6 +345,12 @@ impl GithubApp {
             rb = rb.json(body);
         }
 
+        // The installation's slot among the requests in flight across every worker, then this
+        // process's own cap.
+        let _in_flight = match req.auth {
+            Auth::Installation(id) => Some(self.throttle.enter(id, core.timeout + IN_FLIGHT_LEASE_MARGIN).await?),
+            Auth::App => None,
+        };
         let _permit = core
             .permits
             .acquire()

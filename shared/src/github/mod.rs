@@ -28,7 +28,7 @@ pub use error::GithubError;
 pub use pulls::{FilePr, PrOutcome};
 pub use repos::{PrFile, RepoInfo};
 pub use throttle::{
-    ContentThrottle, DEFAULT_MAX_WAIT, DEFAULT_PER_HOUR, DEFAULT_PER_MINUTE, LocalThrottle, RedisThrottle,
-    ThrottleLimits,
+    ContentThrottle, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT, DEFAULT_PER_HOUR, DEFAULT_PER_MINUTE, InFlight,
+    LocalThrottle, RedisThrottle, ThrottleLimits,
 };
 pub use tree::{TreeLimits, TreeStats};

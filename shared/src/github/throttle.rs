@@ -1,5 +1,6 @@
-//! Pacing of content-creating calls (comments, check runs, commits, pull requests), which
-//! GitHub's secondary rate limits watch: at most N per minute and M per hour per installation.
+//! Pacing of calls to GitHub, which its secondary rate limits watch: content-creating calls
+//! (comments, check runs, commits, pull requests) at most N per minute and M per hour per
+//! installation, and at most K requests of an installation in flight at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,22 +18,48 @@ pub const DEFAULT_PER_MINUTE: u32 = 80;
 pub const DEFAULT_PER_HOUR: u32 = 500;
 /// Default longest wait for a slot; beyond it `acquire` fails with `RateLimited`.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+/// Default requests of one installation in flight at once, across every worker process
+/// (GitHub allows 100 concurrent requests, shared with its GraphQL API).
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 50;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// Waits until one more content-creating call for an installation is allowed.
+/// Waits until one more content-creating call for an installation is allowed, and until one
+/// more of its requests may be in flight.
 pub trait ContentThrottle: Send + Sync {
     /// Resolves when the call may go; `RateLimited` when the wait would exceed the cap.
     fn acquire(&self, installation_id: i64) -> BoxFuture<'_, Result<(), GithubError>>;
+
+    /// Takes one of the installation's in-flight slots for a request (any request, not only
+    /// content-creating ones), given back when the [`InFlight`] is dropped or, should the
+    /// process die, after `lease`. The default takes none: within one process the client's own
+    /// cap on requests in flight keeps below GitHub's.
+    fn enter(&self, installation_id: i64, lease: Duration) -> BoxFuture<'_, Result<InFlight, GithubError>> {
+        let _ = (installation_id, lease);
+        Box::pin(async { Ok(InFlight(None)) })
+    }
 }
 
-/// Limits of a throttle: calls per minute and per hour, and the longest wait accepted.
+/// A request in flight: its slot is given back when this is dropped.
+pub struct InFlight(Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
+    }
+}
+
+/// Limits of a throttle: calls per minute and per hour, the longest wait accepted, and the
+/// requests of one installation in flight at once.
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottleLimits {
     pub per_minute: u32,
     pub per_hour: u32,
     pub max_wait: Duration,
+    pub max_in_flight: u32,
 }
 
 impl Default for ThrottleLimits {
@@ -41,6 +68,7 @@ impl Default for ThrottleLimits {
             per_minute: DEFAULT_PER_MINUTE,
             per_hour: DEFAULT_PER_HOUR,
             max_wait: DEFAULT_MAX_WAIT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -146,13 +174,28 @@ if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], hour_ms)
 return 0
 "#;
 
+/// Takes an in-flight slot (1) or finds none free (0). Slots are members of a sorted set
+/// scored by their expiry (Redis's clock), so a dead process's slots lapse.
+/// KEYS: the set. ARGV: max in flight, lease ms, slot id.
+const ENTER_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"#;
+
 /// Throttle shared by every worker process: fixed windows counted in Redis keys
-/// `{prefix}gh:throttle:{installation}:m` and `:h`, updated atomically by a Lua script.
+/// `{prefix}gh:throttle:{installation}:m` and `:h`, updated atomically by a Lua script, and
+/// in-flight slots in `{prefix}gh:inflight:{installation}`.
 pub struct RedisThrottle {
     conn: ConnectionManager,
     prefix: String,
     limits: ThrottleLimits,
     script: redis::Script,
+    enter_script: redis::Script,
 }
 
 impl RedisThrottle {
@@ -163,7 +206,29 @@ impl RedisThrottle {
             prefix: prefix.into(),
             limits,
             script: redis::Script::new(TAKE_SLOT_LUA),
+            enter_script: redis::Script::new(ENTER_LUA),
         }
+    }
+
+    /// The sorted set of `installation_id`'s requests in flight.
+    pub fn in_flight_key(&self, installation_id: i64) -> String {
+        format!("{}gh:inflight:{installation_id}", self.prefix)
+    }
+
+    /// Takes an in-flight slot: `Some(slot id)`, or `None` when all are taken.
+    async fn try_enter(&self, key: &str, lease: Duration) -> Result<Option<String>, GithubError> {
+        let slot = uuid::Uuid::now_v7().simple().to_string();
+        let mut conn = self.conn.clone();
+        let taken: u8 = self
+            .enter_script
+            .key(key)
+            .arg(self.limits.max_in_flight)
+            .arg(lease.as_millis() as u64)
+            .arg(&slot)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| GithubError::Network(format!("throttle (Redis): {:?}", e.kind())))?;
+        Ok((taken == 1).then_some(slot))
     }
 
     /// The minute and hour counter keys of `installation_id`.
@@ -212,6 +277,34 @@ impl ContentThrottle for RedisThrottle {
             }
         })
     }
+
+    fn enter(&self, installation_id: i64, lease: Duration) -> BoxFuture<'_, Result<InFlight, GithubError>> {
+        Box::pin(async move {
+            let key = self.in_flight_key(installation_id);
+            let started = Instant::now();
+            loop {
+                if let Some(slot) = self.try_enter(&key, lease).await? {
+                    let mut conn = self.conn.clone();
+                    return Ok(InFlight(Some(Box::new(move || {
+                        // Given back in the background; if that fails, the lease lapses.
+                        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                            rt.spawn(async move {
+                                let _: Result<(), _> =
+                                    redis::cmd("ZREM").arg(&key).arg(&slot).query_async(&mut conn).await;
+                            });
+                        }
+                    }))));
+                }
+                if started.elapsed() > self.limits.max_wait {
+                    return Err(GithubError::RateLimited {
+                        retry_after: Duration::from_secs(1),
+                    });
+                }
+                // Slots free up as requests finish: poll soon, with jitter.
+                tokio::time::sleep(Duration::from_millis(10 + fastrand::u64(0..40))).await;
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +317,7 @@ mod tests {
             per_minute: 3,
             per_hour: 100,
             max_wait: Duration::from_secs(1),
+            ..ThrottleLimits::default()
         });
         for _ in 0..3 {
             t.acquire(7).await.unwrap();
@@ -244,6 +338,7 @@ mod tests {
             per_minute: 1,
             per_hour: 100,
             max_wait: Duration::from_secs(120),
+            ..ThrottleLimits::default()
         });
         t.acquire(1).await.unwrap();
         let start = tokio::time::Instant::now();
