@@ -1473,15 +1473,7 @@ async fn redis_throttle_limits_per_minute_across_handles() {
     assert!(waited >= Duration::from_millis(1000), "waited only {waited:?}");
     let now: u32 = redis::cmd("GET").arg(&m2).query_async(&mut c).await.unwrap();
     assert_eq!(now, 1);
-
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut c).await.unwrap();
-    }
+    drop_keys(&conn, &prefix).await;
 }
 
 async fn zcard(conn: &redis::aio::ConnectionManager, key: &str) -> u32 {
