@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
 const APP_ID: u64 = 424242;
 const INSTALLATION: i64 = 77;
@@ -124,6 +124,18 @@ async fn mount_token(server: &MockServer, token: &str) {
         .await;
 }
 
+/// A wiremock GitHub whose token exchange hands out `ghs_t`.
+async fn github() -> MockServer {
+    let server = MockServer::start().await;
+    mount_token(&server, "ghs_t").await;
+    server
+}
+
+/// `GET /repos/octo/hello`, the repository most client tests read.
+fn get_repo() -> MockBuilder {
+    Mock::given(method("GET")).and(path("/repos/octo/hello"))
+}
+
 fn repo_json(id: i64, full_name: &str) -> Value {
     let (owner, name) = full_name.split_once('/').unwrap();
     json!({
@@ -206,8 +218,7 @@ async fn token_exchange_signs_jwt_caches_token_and_follows_pages() {
         .with_priority(2)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    get_repo()
         .respond_with(ResponseTemplate::new(200).set_body_json(repo_json(1, "octo/hello")))
         .mount(&server)
         .await;
@@ -276,8 +287,7 @@ async fn twenty_concurrent_callers_share_one_exchange() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    get_repo()
         .and(header(
             "authorization",
             "Bearer ghs_shared_token_of_any_length_0123456789abcdef",
@@ -308,8 +318,7 @@ async fn a_401_refreshes_the_token_once_and_succeeds() {
         .mount(&server)
         .await;
     mount_token(&server, "ghs_fresh").await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    get_repo()
         .and(header("authorization", "Bearer ghs_revoked"))
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({
             "message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"
@@ -317,8 +326,7 @@ async fn a_401_refreshes_the_token_once_and_succeeds() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    get_repo()
         .and(header("authorization", "Bearer ghs_fresh"))
         .respond_with(ResponseTemplate::new(200).set_body_json(repo_json(1, "octo/hello")))
         .expect(1)
@@ -362,10 +370,8 @@ async fn a_rejected_exchange_is_an_auth_error_without_secrets() {
 
 #[tokio::test]
 async fn secondary_rate_limit_waits_retry_after_then_succeeds() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    let server = github().await;
+    get_repo()
         .respond_with(
             ResponseTemplate::new(403)
                 .insert_header("retry-after", "1")
@@ -379,8 +385,7 @@ async fn secondary_rate_limit_waits_retry_after_then_succeeds() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    get_repo()
         .respond_with(ResponseTemplate::new(200).set_body_json(repo_json(1, "octo/hello")))
         .mount(&server)
         .await;
@@ -396,11 +401,9 @@ async fn secondary_rate_limit_waits_retry_after_then_succeeds() {
 
 #[tokio::test]
 async fn a_rate_limit_beyond_the_cap_is_returned_at_once() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     let reset = Utc::now().timestamp() + 1800;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    get_repo()
         .respond_with(
             ResponseTemplate::new(403)
                 .insert_header("x-ratelimit-remaining", "0")
@@ -431,17 +434,14 @@ async fn a_rate_limit_beyond_the_cap_is_returned_at_once() {
 
 #[tokio::test]
 async fn a_5xx_is_retried_until_success() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    let server = github().await;
+    get_repo()
         .respond_with(ResponseTemplate::new(502).set_body_string("<html>Bad gateway</html>"))
         .up_to_n_times(2)
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    get_repo()
         .respond_with(ResponseTemplate::new(200).set_body_json(repo_json(1, "octo/hello")))
         .expect(1)
         .mount(&server)
@@ -462,8 +462,7 @@ async fn a_5xx_is_retried_until_success() {
 
 #[tokio::test]
 async fn a_404_is_not_retried() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     Mock::given(method("GET"))
         .and(path("/repos/octo/missing"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({
@@ -484,18 +483,15 @@ async fn a_404_is_not_retried() {
 
 #[tokio::test]
 async fn etag_revalidation_returns_the_cached_body() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    let server = github().await;
+    get_repo()
         .and(header("if-none-match", "W/\"5b1c\""))
         .respond_with(ResponseTemplate::new(304).insert_header("etag", "W/\"5b1c\""))
         .expect(1)
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    get_repo()
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("etag", "W/\"5b1c\"")
@@ -512,8 +508,7 @@ async fn etag_revalidation_returns_the_cached_body() {
 
 #[tokio::test]
 async fn content_calls_pass_the_throttle() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     Mock::given(method("POST"))
         .and(path("/repos/octo/hello/check-runs"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1, "status": "in_progress" })))
@@ -544,8 +539,7 @@ async fn content_calls_pass_the_throttle() {
 
 #[tokio::test]
 async fn check_run_lifecycle_batches_annotations() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     let sha = "ce587453ced02b1526dfb4cb910479d431683101";
     Mock::given(method("POST"))
         .and(path("/repos/octo/hello/check-runs"))
@@ -649,8 +643,7 @@ fn check_runs_page(id: i64, sha: &str, external_id: &str) -> Value {
 
 #[tokio::test]
 async fn a_check_run_whose_answer_was_lost_is_found_not_created_twice() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     let sha = "ce587453ced02b1526dfb4cb910479d431683101";
     let runs_path = format!("/repos/octo/hello/commits/{sha}/check-runs");
     // GitHub created job-1's run, but its gateway answered 502.
@@ -718,8 +711,7 @@ fn comment_json(id: i64, body: &str, user_type: &str) -> Value {
 
 #[tokio::test]
 async fn sticky_comment_is_created_once_then_updated() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     let marker = "<!-- autodevops:pr-report -->";
     let comments = Arc::new(Mutex::new(vec![
         comment_json(1, "Looks good to me", "User"),
@@ -1020,8 +1012,7 @@ async fn mount_fake_repo(server: &MockServer, state: Arc<Mutex<FakeRepo>>, ref_p
 
 #[tokio::test]
 async fn ci_pull_request_is_created_once_then_updated() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     let state = Arc::new(Mutex::new(FakeRepo::default()));
     state
         .lock()
@@ -1075,8 +1066,7 @@ async fn ci_pull_request_is_created_once_then_updated() {
 
 #[tokio::test]
 async fn a_branch_left_by_a_closed_pull_request_is_reset_and_proposed_again() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     let state = Arc::new(Mutex::new(FakeRepo::default()));
     {
         let mut st = state.lock().unwrap();
@@ -1136,8 +1126,7 @@ fn blob_json(sha: &str, bytes: &[u8]) -> Value {
 
 #[tokio::test]
 async fn download_tree_writes_text_and_skips_the_rest() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     let files: Vec<(&str, &str, &str, &[u8])> = vec![
         // path, mode, sha, content
         ("src/main.rs", "100644", "b1", b"fn main() {}\n"),
@@ -1227,8 +1216,7 @@ async fn download_tree_writes_text_and_skips_the_rest() {
 
 #[tokio::test]
 async fn download_tree_respects_file_and_byte_limits() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     let tree: Vec<Value> = (0..5)
         .map(|i| json!({ "path": format!("f{i}.txt"), "mode": "100644", "type": "blob", "sha": format!("s{i}"), "size": 10 }))
         .collect();
@@ -1276,8 +1264,7 @@ async fn download_tree_respects_file_and_byte_limits() {
 
 #[tokio::test]
 async fn files_permissions_and_pr_files() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
+    let server = github().await;
     Mock::given(method("GET"))
         .and(path("/repos/octo/hello/contents/Cargo.toml"))
         .and(query_param("ref", "main"))
@@ -1544,10 +1531,8 @@ async fn redis_in_flight_slots_are_shared_by_every_worker() {
 
 #[tokio::test]
 async fn requests_of_one_installation_stay_within_its_in_flight_cap_across_processes() {
-    let server = MockServer::start().await;
-    mount_token(&server, "ghs_t").await;
-    Mock::given(method("GET"))
-        .and(path("/repos/octo/hello"))
+    let server = github().await;
+    get_repo()
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(repo_json(1, "octo/hello"))
@@ -1691,10 +1676,8 @@ fn rate_limit_remaining_is_recorded_per_installation() {
         .unwrap();
     metrics::with_local_recorder(&recorder, || {
         rt.block_on(async {
-            let server = MockServer::start().await;
-            mount_token(&server, "ghs_t").await;
-            Mock::given(method("GET"))
-                .and(path("/repos/octo/hello"))
+            let server = github().await;
+            get_repo()
                 .respond_with(
                     ResponseTemplate::new(200)
                         .insert_header("x-ratelimit-limit", "5000")
